@@ -1,0 +1,1 @@
+"""What learns and decides: reward models, teachers, PPO, the RLHF loop, evaluation."""

@@ -1,0 +1,1 @@
+"""The pygame app where people compare, rate and play."""

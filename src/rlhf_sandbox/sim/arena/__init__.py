@@ -1,0 +1,1 @@
+"""The batched 2-D arena world: NPCs, a player, walls, line of sight, drawing."""

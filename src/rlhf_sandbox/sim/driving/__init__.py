@@ -1,0 +1,1 @@
+"""The batched driving world: roads, vehicles, IDM/MOBIL traffic, features, drawing."""

@@ -1,0 +1,1 @@
+"""Clip files and the preference database."""
