@@ -54,7 +54,9 @@ def _type_ok(value: Any, hint: Any) -> bool:
             return False
         if len(args) == 2 and args[1] is Ellipsis:
             return all(_type_ok(v, args[0]) for v in value)
-        return len(args) == len(value) and all(_type_ok(v, a) for v, a in zip(value, args))
+        return len(args) == len(value) and all(
+            _type_ok(v, a) for v, a in zip(value, args, strict=True)
+        )
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
@@ -107,7 +109,7 @@ def _coerce(value: Any, hint: Any) -> Any:
         if args and args[-1] is Ellipsis:
             return tuple(_coerce(v, args[0]) for v in value)
         if len(args) == len(value):
-            return tuple(_coerce(v, a) for v, a in zip(value, args))
+            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
     return value
 
 

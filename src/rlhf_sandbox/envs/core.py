@@ -109,7 +109,7 @@ class BatchedCore(ABC):
             return a
         raise TypeError(f"unsupported action space {space}")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most cores hold nothing)
         """Release resources (drawing surfaces); the default holds none."""
 
 
@@ -244,9 +244,10 @@ class CoreVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         n = self.num_envs
+        seeds: np.ndarray
         if seed is None:
-            seeds = np.random.SeedSequence().generate_state(n, dtype=np.uint64) >> np.uint64(2)
-            seeds = seeds.astype(np.int64)
+            fresh = np.random.SeedSequence().generate_state(n, dtype=np.uint64) >> np.uint64(2)
+            seeds = fresh.astype(np.int64)
         elif isinstance(seed, int):
             seeds = np.arange(n, dtype=np.int64) + seed
         else:

@@ -24,12 +24,11 @@ ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 RENDER_FPS = 15
 
 
-def driving_config(env_name: str, config: DrivingConfig | None, kwargs: dict[str, Any]) -> DrivingConfig:
+def driving_config(
+    env_name: str, config: DrivingConfig | None, kwargs: dict[str, Any]
+) -> DrivingConfig:
     """The config of an id: its defaults unless ``config`` is given, then ``kwargs``."""
-    if config is None:
-        base = build_config(DrivingConfig, None, **ID_DEFAULTS[env_name])
-    else:
-        base = config
+    base = build_config(DrivingConfig, None, **ID_DEFAULTS[env_name]) if config is None else config
     return build_config(DrivingConfig, base, **kwargs)
 
 
@@ -106,7 +105,7 @@ class _DrivingEnv(CoreEnv):
 
     @property
     def world(self) -> DrivingWorld:
-        return self.core.world  # type: ignore[attr-defined, no-any-return]
+        return self.core.world  # type: ignore[attr-defined]
 
 
 _DOC = """
@@ -186,7 +185,7 @@ class IntersectionEnv(_DrivingEnv):
     env_name = "Intersection-v0"
 
 
-def _vector(env_name: str):  # type: ignore[no-untyped-def]
+def _vector(env_name: str):
     def make(
         num_envs: int = 1,
         config: DrivingConfig | None = None,

@@ -13,9 +13,7 @@ from rlhf_sandbox.sim.driving.params import WorldParams
 class DrivingConfig:
     """Settings of a driving env. Defaults are highway-env's ``highway-v0``."""
 
-    road: Literal["highway", "merge", "intersection"] = setting(
-        "highway", doc="road layout"
-    )
+    road: Literal["highway", "merge", "intersection"] = setting("highway", doc="road layout")
     lanes: int = setting(4, lo=1, hi=8, doc="lanes of the main road")
     vehicles: int = setting(50, lo=0, hi=400, doc="NPC vehicles (the ego is one more)")
     density: float = setting(1.0, lo=0.1, hi=5.0, doc="initial traffic density factor")
@@ -54,6 +52,9 @@ class DrivingConfig:
         (20.0, 30.0), lo=0.0, hi=60.0, doc="speeds mapped to high-speed reward 0..1 [m/s]"
     )
     normalize_reward: bool = setting(True, doc="map the reward to [0, 1] as highway-env does")
+    backend: Literal["numba", "numpy"] = setting(
+        "numba", doc="compiled substeps, or the numpy reference path (same model)"
+    )
     screen_width: int = setting(600, lo=32, hi=4096, doc="rendered frame width [px]")
     screen_height: int = setting(150, lo=32, hi=4096, doc="rendered frame height [px]")
     scaling: float = setting(5.5, lo=0.5, hi=50.0, doc="pixels per metre when rendering")
@@ -66,7 +67,9 @@ class DrivingConfig:
                 f"policy_hz ({self.policy_hz})"
             )
         if self.speed_range[0] > self.speed_range[1]:
-            raise ConfigError(f"DrivingConfig.speed_range must be (low, high), got {self.speed_range}")
+            raise ConfigError(
+                f"DrivingConfig.speed_range must be (low, high), got {self.speed_range}"
+            )
         if self.aggressiveness[0] > self.aggressiveness[1]:
             raise ConfigError(
                 f"DrivingConfig.aggressiveness must be (low, high), got {self.aggressiveness}"
@@ -94,6 +97,7 @@ class DrivingConfig:
             ego_driver=self.ego_driver,
             ramp_share=self.ramp_share,
             crossing_gap=self.crossing_gap,
+            backend=self.backend,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlhf_sandbox.envs.driving_config import DrivingConfig
-from rlhf_sandbox.sim.driving.geometry import on_road
+from rlhf_sandbox.sim.driving import kernels
 from rlhf_sandbox.sim.driving.world import DrivingWorld
 
 EGO_FEATURES = 8  # speed, cos h, sin h, lane offset, lane, acceleration, target speed, on road
@@ -21,55 +21,20 @@ def obs_size(config: DrivingConfig) -> int:
 
 
 def observe(world: DrivingWorld, last_action: np.ndarray, k: int) -> np.ndarray:
-    """``[B, obs_size]`` float32 in [-1, 1]: the ego, its last action, its k nearest vehicles."""
+    """``[B, obs_size]`` float32 in [-1, 1]: the ego, its last action, its k nearest vehicles.
+
+    The ego: speed, cos and sin of heading, offset from its lane centre (in lane widths),
+    lane, acceleration, target speed, on road. The others, nearest first, in the ego's
+    frame: presence, dx, dy, dvx, dvy, cos and sin of relative heading.
+    """
     w, r = world, world.road
-    b, v = w.x.shape
-    lane = w.lane[:, 0]
-    h = w.heading[:, 0]
-    ch, sh = np.cos(h), np.sin(h)
-    n_main = max(r.n_lanes - 1, 1)
-    ego = np.stack(
-        [
-            w.speed[:, 0] / SPEED_SCALE,
-            ch,
-            sh,
-            r.offset(lane, w.x[:, 0], w.y[:, 0]) / r.width,
-            np.minimum(lane, r.n_lanes - 1) / n_main,
-            w.accel[:, 0] / 5.0,
-            w.target_speed / SPEED_SCALE,
-            on_road(r, w.x[:, 0], w.y[:, 0]).astype(float),
-        ],
-        axis=1,
-    )
-    dx = w.x[:, 1:] - w.x[:, :1]
-    dy = w.y[:, 1:] - w.y[:, :1]
-    dist = np.hypot(dx, dy)
-    kk = min(k, v - 1)
-    near = np.argsort(dist, axis=1)[:, :kk] if kk > 0 else np.zeros((b, 0), dtype=np.int64)
-    rows = np.arange(b)[:, None]
-    dxn, dyn = dx[rows, near], dy[rows, near]
-    vx = w.speed * np.cos(w.heading)
-    vy = w.speed * np.sin(w.heading)
-    dvx = vx[:, 1:][rows, near] - vx[:, :1]
-    dvy = vy[:, 1:][rows, near] - vy[:, :1]
-    c, s = ch[:, None], sh[:, None]
-    dh = w.heading[:, 1:][rows, near] - h[:, None]
-    others = np.stack(
-        [
-            np.ones_like(dxn),
-            (dxn * c + dyn * s) / X_SCALE,
-            (-dxn * s + dyn * c) / Y_SCALE,
-            (dvx * c + dvy * s) / SPEED_SCALE,
-            (-dvx * s + dvy * c) / SPEED_SCALE,
-            np.cos(dh),
-            np.sin(dh),
-        ],
-        axis=2,
-    )
-    if kk < k:
-        others = np.concatenate([others, np.zeros((b, k - kk, VEHICLE_FEATURES))], axis=1)
-    out = np.concatenate([ego, last_action, others.reshape(b, -1)], axis=1)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    out = np.empty((w.n, EGO_FEATURES + last_action.shape[1] + k * VEHICLE_FEATURES))
+    kernels.observe(
+        w.x, w.y, w.heading, w.speed, w.accel, w.lane, w.target_speed, last_action,
+        r.origin, r.direction, r.length, r.width, r.n_lanes, k, SPEED_SCALE, X_SCALE, Y_SCALE,
+        out,
+    )  # fmt: skip
+    return out.astype(np.float32)
 
 
 def rewards(

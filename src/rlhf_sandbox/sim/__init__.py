@@ -1,1 +1,4 @@
-"""Batched worlds in pure numpy: no gymnasium, torch or pygame imports (pygame only, lazily, in drawing)."""
+"""Batched worlds in numpy (and numba kernels).
+
+No gymnasium or torch imports; pygame only lazily, inside drawing code.
+"""

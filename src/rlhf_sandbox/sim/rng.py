@@ -24,7 +24,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 def hash64(*keys: np.ndarray | int) -> np.ndarray:
     """A 64-bit hash of the broadcast integer arrays ``keys``."""
     with np.errstate(over="ignore"):
-        h = np.uint64(0x1234567)
+        h: np.ndarray = np.asarray(np.uint64(0x1234567))
         for k in keys:
             h = _mix(np.asarray(k).astype(np.uint64) + h * _GOLDEN + _GOLDEN)
     return np.asarray(h)

@@ -34,10 +34,13 @@ def must_yield(w: DrivingWorld, s: np.ndarray) -> np.ndarray:
     front = s + LENGTH / 2
     relevant = rear < r.box_out  # not yet cleared the box
     # The K candidates per lane: the relevant vehicles furthest along it.
-    key = np.where(relevant[:, None, :] & (w.lane[:, None, :] == np.arange(n_lanes)[None, :, None]), s[:, None, :], -np.inf)  # fmt: skip
+    in_lane = w.lane[:, None, :] == np.arange(n_lanes)[None, :, None]  # [B, L, V]
+    key = np.where(relevant[:, None, :] & in_lane, s[:, None, :], -np.inf)
     k = min(K, v)
     top = np.argpartition(-key, k - 1, axis=2)[:, :, :k].reshape(b, n_lanes * k)  # [B, C]
-    valid = np.isfinite(np.take_along_axis(key.reshape(b, -1), (np.arange(n_lanes).repeat(k)[None, :] * v + top), 1))
+    valid = np.isfinite(
+        np.take_along_axis(key.reshape(b, -1), (np.arange(n_lanes).repeat(k)[None, :] * v + top), 1)
+    )
     bi = np.arange(b)[:, None]
     c_lane = np.arange(n_lanes).repeat(k)[None, :].repeat(b, 0)
     c_v = w.speed[bi, top]
@@ -56,7 +59,9 @@ def must_yield(w: DrivingWorld, s: np.ndarray) -> np.ndarray:
     earlier = (tj < ti) | ((tj == ti) & (idx_j < idx_i))
     higher = (cj & ~ci) | ((cj == ci) & earlier)
     crossing = r.crosses[c_lane[:, :, None], c_lane[:, None, :]]
-    overlap = (ti < t_clear[:, None, :] + gap[:, :, None]) & (tj < t_clear[:, :, None] + gap[:, :, None])
+    overlap = (ti < t_clear[:, None, :] + gap[:, :, None]) & (
+        tj < t_clear[:, :, None] + gap[:, :, None]
+    )
     conflict = crossing & higher & overlap & valid[:, :, None] & valid[:, None, :]
     yield_c = valid & ~committed & conflict.any(2)
     out = np.zeros((b, v), dtype=bool)

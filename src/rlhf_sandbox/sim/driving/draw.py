@@ -65,7 +65,10 @@ def render(
         hw = road.width / 2
         a = road.point(lanes, ss, -hw)
         b = road.point(lanes, ss, hw)
-        quad = to_px(np.array([a[0][0], a[0][1], b[0][1], b[0][0]]), np.array([a[1][0], a[1][1], b[1][1], b[1][0]]))
+        quad = to_px(
+            np.array([a[0][0], a[0][1], b[0][1], b[0][0]]),
+            np.array([a[1][0], a[1][1], b[1][1], b[1][0]]),
+        )
         pygame.draw.polygon(surf, ASPHALT, quad.tolist())
     for lane in range(road.n):
         _lane_markings(pygame, surf, road, lane, to_px, cx, cy, half_w + height / scaling)
@@ -86,7 +89,9 @@ def render(
     return np.ascontiguousarray(pygame.surfarray.array3d(surf).swapaxes(0, 1))
 
 
-def _lane_markings(pygame, surf, road: Road, lane: int, to_px, cx: float, cy: float, reach: float) -> None:  # type: ignore[no-untyped-def]
+def _lane_markings(
+    pygame, surf, road: Road, lane: int, to_px, cx: float, cy: float, reach: float
+) -> None:
     """Solid outer edges, dashed lines between neighbouring lanes."""
     o, u, length = road.origin[lane], road.direction[lane], float(road.length[lane])
     s_cam = (cx - o[0]) * u[0] + (cy - o[1]) * u[1]
@@ -98,7 +103,9 @@ def _lane_markings(pygame, surf, road: Road, lane: int, to_px, cx: float, cy: fl
     for side, neighbour in ((-hw, road.left[lane]), (hw, road.right[lane])):
         if road.kind == "intersection":
             if side < 0 and lane in (0, 1):  # the centre line between the two directions
-                _dashed(pygame, surf, road, lane, to_px, s0, s1, side, skip=(road.box_in, road.box_out))
+                _dashed(
+                    pygame, surf, road, lane, to_px, s0, s1, side, skip=(road.box_in, road.box_out)
+                )
             continue
         if neighbour >= 0:
             if side > 0:
@@ -106,10 +113,14 @@ def _lane_markings(pygame, surf, road: Road, lane: int, to_px, cx: float, cy: fl
             _dashed(pygame, surf, road, lane, to_px, s0, s1, side)
         else:
             a = road.point(lanes, np.array([s0, s1]), side)
-            pygame.draw.line(surf, MARKING, to_px(a[0][:1], a[1][:1])[0], to_px(a[0][1:], a[1][1:])[0], 2)
+            pygame.draw.line(
+                surf, MARKING, to_px(a[0][:1], a[1][:1])[0], to_px(a[0][1:], a[1][1:])[0], 2
+            )
 
 
-def _dashed(pygame, surf, road: Road, lane: int, to_px, s0: float, s1: float, side: float, skip=None) -> None:  # type: ignore[no-untyped-def]
+def _dashed(
+    pygame, surf, road: Road, lane: int, to_px, s0: float, s1: float, side: float, skip=None
+) -> None:
     start = np.floor(s0 / 6.0) * 6.0
     for s in np.arange(start, s1, 6.0):
         if skip is not None and skip[0] - 3 < s < skip[1]:

@@ -30,16 +30,19 @@ def rectangles_overlap(
     length: float,
     width: float,
 ) -> np.ndarray:
-    """Separating-axis test for pairs of equal rectangles (broadcast shapes)."""
-    ca = corners(xa, ya, ha, length, width)
-    cb = corners(xb, yb, hb, length, width)
+    """Separating-axis test for pairs of equal rectangles (broadcast shapes).
+
+    On each of the four edge normals, the rectangles are apart when the distance between
+    their centres exceeds the sum of their projected half-extents.
+    """
+    hl, hw = length / 2, width / 2
+    dx, dy = xb - xa, yb - ya
+    ca, sa, cb, sb = np.cos(ha), np.sin(ha), np.cos(hb), np.sin(hb)
     overlap = np.ones(np.broadcast(xa, xb).shape, dtype=bool)
-    for h in (ha, hb):
-        for axis_angle in (h, h + np.pi / 2):
-            ax, ay = np.cos(axis_angle)[..., None], np.sin(axis_angle)[..., None]
-            pa = ca[..., 0] * ax + ca[..., 1] * ay
-            pb = cb[..., 0] * ax + cb[..., 1] * ay
-            overlap &= (pa.max(-1) > pb.min(-1)) & (pb.max(-1) > pa.min(-1))
+    for ax, ay in ((ca, sa), (-sa, ca), (cb, sb), (-sb, cb)):
+        ra = hl * np.abs(ca * ax + sa * ay) + hw * np.abs(-sa * ax + ca * ay)
+        rb = hl * np.abs(cb * ax + sb * ay) + hw * np.abs(-sb * ax + cb * ay)
+        overlap &= np.abs(dx * ax + dy * ay) < ra + rb
     return overlap
 
 

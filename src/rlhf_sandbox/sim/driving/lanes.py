@@ -24,6 +24,7 @@ class LaneIndex:
 
     keys: np.ndarray  # [E] float64, ascending
     owner: np.ndarray  # [E] int64
+    stations: np.ndarray  # [E] float64, each entry's exact station [m]
     n_groups: int  # lanes + 1 (the last one collects unused entries)
     n_vehicles: int
 
@@ -81,7 +82,7 @@ class LaneIndex:
         k = self.keys[ic]
         ok &= np.floor(k / SPAN) == g
         owner = np.where(ok, self.owner[ic], NONE)
-        s = np.where(ok, k - g * SPAN - SPAN / 2, np.nan)
+        s = np.where(ok, self.stations[ic], np.nan)
         return owner, s
 
 
@@ -100,4 +101,5 @@ def build_index(
     keys = np.concatenate([k1, k2])
     owners = np.concatenate([owner, owner])
     order = np.argsort(keys, kind="stable")
-    return LaneIndex(keys[order], owners[order], n_groups, v)
+    stations = np.concatenate([s.ravel(), np.nan_to_num(s2.ravel())])
+    return LaneIndex(keys[order], owners[order], stations[order], n_groups, v)

@@ -54,9 +54,7 @@ def decide_lane_changes(
 
     def params(o: np.ndarray) -> tuple[np.ndarray, ...]:
         oc = np.maximum(o, 0)
-        return tuple(
-            getattr(d, k).ravel()[oc] for k in ("v0", "time_gap", "a_max", "b_comf", "s0")
-        )
+        return tuple(getattr(d, k).ravel()[oc] for k in ("v0", "time_gap", "a_max", "b_comf", "s0"))
 
     tl = np.maximum(target, 0)
     s_t = r.station(tl, w.x, w.y)

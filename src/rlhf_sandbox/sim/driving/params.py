@@ -39,6 +39,7 @@ class WorldParams:
         ego_driver: "agent" (actions steer the ego) or "idm" (the ego drives like traffic).
         ramp_share: merge: share of re-entering vehicles sent to the ramp.
         crossing_gap: intersection: (low, high) accepted time gap [s] by aggressiveness.
+        backend: "numba" (compiled substeps) or "numpy" (the reference array code).
     """
 
     road: str = "highway"
@@ -57,6 +58,7 @@ class WorldParams:
     ego_driver: str = "agent"
     ramp_share: float = 0.5
     crossing_gap: tuple[float, float] = (4.0, 2.0)
+    backend: str = "numba"
 
     @property
     def substeps(self) -> int:
@@ -68,4 +70,4 @@ class WorldParams:
 
     @property
     def policy_steps(self) -> int:
-        return int(round(self.duration * self.policy_hz))
+        return round(self.duration * self.policy_hz)

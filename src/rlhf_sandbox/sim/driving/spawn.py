@@ -125,7 +125,7 @@ def _place_intersection(
     holes = [(road.box_in - 35.0, road.box_out + LENGTH)]
     st = u.copy()
     ego_hole = (ego_s - 15.0, ego_s + 25.0)
-    for lo, hi in sorted(holes + [ego_hole]):
+    for lo, hi in sorted([*holes, ego_hole]):
         applies = np.ones_like(st, dtype=bool)
         if (lo, hi) == ego_hole:
             applies = np.broadcast_to(np.arange(4)[None, :, None] == 2, st.shape)

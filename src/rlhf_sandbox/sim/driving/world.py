@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlhf_sandbox.sim.driving import geometry, road as roads
+from rlhf_sandbox.sim.driving import geometry, kernels
+from rlhf_sandbox.sim.driving import road as roads
 from rlhf_sandbox.sim.driving.crossing import must_yield
 from rlhf_sandbox.sim.driving.lanes import LaneIndex, build_index
 from rlhf_sandbox.sim.driving.mobil import decide_lane_changes
-from rlhf_sandbox.sim.driving.recycle import recycle
 from rlhf_sandbox.sim.driving.params import LENGTH, MAX_ACCEL, WIDTH, WorldParams
+from rlhf_sandbox.sim.driving.recycle import recycle
 from rlhf_sandbox.sim.driving.spawn import place
 from rlhf_sandbox.sim.driving.traffic import FREE_GAP, Driver, bicycle, idm, steer_to_lane
 from rlhf_sandbox.sim.rng import uniform
@@ -34,6 +35,7 @@ STATE_FIELDS = VEHICLE_FIELDS + COPY_FIELDS
 _INT_FIELDS = {"lane", "prev_lane", "t", "seed"}
 _BOOL_FIELDS = {"crashed"}
 
+PARALLEL_FROM = 64  # copies from which the compiled substeps use all of numba's threads
 TTC_CAP = 10.0  # [s] time-to-collision and headway are capped here ("no threat")
 _RECYCLE = 17  # rng stream
 
@@ -63,6 +65,33 @@ class EgoCommand:
 
 class DrivingWorld:
     """B copies of one road with ``params.n_vehicles`` vehicles each."""
+
+    # Per vehicle [B, V]
+    x: np.ndarray  # [m]
+    y: np.ndarray  # [m] (down the screen: lane 0 is the leftmost)
+    heading: np.ndarray  # [rad]
+    speed: np.ndarray  # [m/s]
+    accel: np.ndarray  # [m/s^2] last applied
+    steer: np.ndarray  # [rad] last applied
+    lane: np.ndarray  # lane driven in (or changed to)
+    prev_lane: np.ndarray  # lane being left during a lane change, else -1
+    cooldown: np.ndarray  # [s] until the next lane change may start
+    crashed: np.ndarray  # bool
+    aggressiveness: np.ndarray  # [0, 1]
+    v0: np.ndarray  # [m/s] IDM desired speed, and the other driver parameters below
+    time_gap: np.ndarray
+    a_max: np.ndarray
+    b_comf: np.ndarray
+    s0: np.ndarray
+    politeness: np.ndarray
+    threshold: np.ndarray
+    gap_accept: np.ndarray
+    # Per copy [B]
+    t: np.ndarray  # policy steps since reset
+    seed: np.ndarray  # episode seed
+    target_speed: np.ndarray  # [m/s] the ego's, under meta-actions
+    ego_prev_accel: np.ndarray  # [m/s^2] for jerk
+    anchor: np.ndarray  # [m] x around which traffic is kept
 
     def __init__(self, params: WorldParams, n_copies: int) -> None:
         if params.sim_hz % params.policy_hz:
@@ -151,12 +180,16 @@ class DrivingWorld:
         """Advance every copy by one policy step; returns the ego's behaviour features."""
         p = self.params
         acc = _Accumulator(self.n)
-        x0, y0, v_start, lane_start = self.x[:, 0].copy(), self.y[:, 0].copy(), self.speed[:, 0].copy(), self.lane[:, 0].copy()  # fmt: skip
+        x0, y0 = self.x[:, 0].copy(), self.y[:, 0].copy()
+        v_start, lane_start = self.speed[:, 0].copy(), self.lane[:, 0].copy()
         self._apply_meta(cmd)
         n_sub = p.substeps
-        mobil_at = {0, n_sub // 2}
-        for sub in range(n_sub):
-            self._substep(cmd, acc, mobil=sub in mobil_at, parity=(2 * self.t + (sub > 0)) % 2)
+        if p.backend == "numba":
+            self._substeps_compiled(cmd, acc)
+        else:
+            mobil_at = {0, n_sub // 2}
+            for sub in range(n_sub):
+                self._substep(cmd, acc, mobil=sub in mobil_at, parity=(self.t + (sub > 0)) % 2)
         recycle(self)
         self.t += 1
         self.anchor = self._anchor_point()
@@ -177,23 +210,40 @@ class DrivingWorld:
 
     def _apply_meta(self, cmd: EgoCommand) -> None:
         """Discrete meta-actions change the ego's target lane and target speed."""
-        meta = cmd.meta
-        if self.params.ego_driver != "agent" or not np.any(meta >= 0):
+        if self.params.ego_driver != "agent":
             return
-        lane = self.lane[:, 0]
-        left, right = self.road.left[lane], self.road.right[lane]
-        go_left = (meta == 0) & (left >= 0)
-        go_right = (meta == 2) & (right >= 0)
-        new_lane = np.where(go_left, left, np.where(go_right, right, lane))
-        moved = new_lane != lane
-        self.prev_lane[:, 0] = np.where(moved, lane, self.prev_lane[:, 0])
-        self.lane[:, 0] = new_lane
-        speeds = np.asarray(self.params.target_speeds)
-        k = np.abs(speeds[None, :] - self.target_speed[:, None]).argmin(1)
-        k = np.clip(k + (meta == 3) - (meta == 4), 0, len(speeds) - 1)
-        self.target_speed = np.where(meta >= 0, speeds[k], self.target_speed)
+        kernels.apply_meta(
+            np.asarray(cmd.meta, dtype=np.int64),
+            self.lane,
+            self.prev_lane,
+            self.target_speed,
+            self.road.left,
+            self.road.right,
+            np.asarray(self.params.target_speeds, dtype=float),
+        )
+
+    def _substeps_compiled(self, cmd: EgoCommand, acc: _Accumulator) -> None:
+        """All substeps of a policy step in the numba kernel (same model as ``_substep``)."""
+        r, p = self.road, self.params
+        kind = {"highway": 0, "merge": 1, "intersection": 2}[r.kind]
+        acc_lane = r.ramp_lanes[1] if r.ramp_lanes else -1
+        crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
+        run = kernels.substeps_parallel if self.n >= PARALLEL_FROM else kernels.substeps
+        run(
+            self.x, self.y, self.heading, self.speed, self.accel, self.steer, self.lane,
+            self.prev_lane, self.cooldown, self.crashed, self.v0, self.time_gap, self.a_max,
+            self.b_comf, self.s0, self.politeness, self.threshold, self.gap_accept,
+            r.origin, r.direction, r.length, r.left, r.right, r.next, r.change_from, crosses,
+            kind, acc_lane, r.box_in, r.box_out, r.n_lanes, r.width,
+            np.asarray(cmd.meta, dtype=np.int64), np.asarray(cmd.accel, dtype=float),
+            np.asarray(cmd.steer, dtype=float), self.target_speed, self.t,
+            p.ego_driver == "agent", p.substeps, self.dt,
+            acc.collision, acc.off_road, acc.headway, acc.ttc_ahead, acc.ttc_behind,
+            acc.forced_braking, self.npc_collisions,
+        )  # fmt: skip
 
     def _substep(self, cmd: EgoCommand, acc: _Accumulator, mobil: bool, parity: np.ndarray) -> None:
+        """One substep of the numpy reference path."""
         r, dt = self.road, self.dt
         lane, prev = self.lane, self.prev_lane
         s = r.station(lane, self.x, self.y)
@@ -219,7 +269,7 @@ class DrivingWorld:
                 o = np.where(use, o2, o)
             return o, gap, vl
 
-        lead_o, gap, v_lead = lead(lane, s)
+        _, gap, v_lead = lead(lane, s)
         if changing.any():
             _, gap_p, vl_p = lead(np.where(changing, prev, 0), s_prev)
             closer = changing & (gap_p < gap)
@@ -244,7 +294,9 @@ class DrivingWorld:
             d.time_gap.ravel()[fo], d.a_max.ravel()[fo], d.b_comf.ravel()[fo], d.s0.ravel()[fo],
         )  # fmt: skip
         acc.forced(np.where(f_ok, np.maximum(-a_f, 0.0), 0.0))
-        acc.gaps(gap[:, 0], self.speed[:, 0], v_lead[:, 0], f_ok, s[:, 0] - fs - LENGTH, flat_speed[fo])
+        acc.gaps(
+            gap[:, 0], self.speed[:, 0], v_lead[:, 0], f_ok, s[:, 0] - fs - LENGTH, flat_speed[fo]
+        )
         self.x, self.y, self.heading, self.speed = bicycle(
             self.x, self.y, self.heading, self.speed, a, steer, dt
         )
@@ -304,7 +356,9 @@ class DrivingWorld:
         st = r.station(cand, x, y)
         off = np.abs(r.offset(cand, x, y))
         aligned = (r.direction[cand] @ np.array([1.0, 0.0]))[None, :] * np.cos(self.heading[:, 0:1])
-        aligned += (r.direction[cand] @ np.array([0.0, 1.0]))[None, :] * np.sin(self.heading[:, 0:1])
+        aligned += (r.direction[cand] @ np.array([0.0, 1.0]))[None, :] * np.sin(
+            self.heading[:, 0:1]
+        )
         ok = (st >= 0) & (st <= r.length[cand]) & (aligned > 0.0)
         off = np.where(ok, off, np.inf)
         order = np.argsort(off, axis=1)
@@ -329,7 +383,6 @@ class DrivingWorld:
         self.speed = np.where(self.crashed, 0.0, self.speed)
         on = geometry.on_road(self.road, self.x[:, 0], self.y[:, 0], margin=-WIDTH / 4)
         acc.off_road |= ~on
-
 
 
 class _Accumulator:
@@ -359,11 +412,15 @@ class _Accumulator:
         hw = np.where(gap < FREE_GAP / 2, gap / np.maximum(v, 0.1), TTC_CAP)
         self.headway = np.minimum(self.headway, np.minimum(hw, TTC_CAP))
         closing = v - v_lead
-        ttc = np.where((closing > 0) & (gap < FREE_GAP / 2), gap / np.maximum(closing, 1e-6), TTC_CAP)
+        ttc = np.where(
+            (closing > 0) & (gap < FREE_GAP / 2), gap / np.maximum(closing, 1e-6), TTC_CAP
+        )
         self.ttc_ahead = np.minimum(self.ttc_ahead, np.minimum(ttc, TTC_CAP))
         closing_b = v_follow - v
         ttc_b = np.where(
-            has_follower & (closing_b > 0), np.maximum(gap_back, 0.0) / np.maximum(closing_b, 1e-6), TTC_CAP
+            has_follower & (closing_b > 0),
+            np.maximum(gap_back, 0.0) / np.maximum(closing_b, 1e-6),
+            TTC_CAP,
         )
         self.ttc_behind = np.minimum(self.ttc_behind, np.minimum(ttc_b, TTC_CAP))
 
@@ -376,4 +433,3 @@ class _Accumulator:
             "off_road": self.off_road.astype(float),
             "forced_braking": self.forced_braking,
         }
-
