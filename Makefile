@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@echo "compiling the numba kernels once (cached afterwards)..."
+	$(BIN)/python -c "from rlhf_sandbox.sim.driving.kernels import warm_up; warm_up()"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash bench/peers/setup.sh
 	$(BIN)/python bench/env_speed.py
+	$(BIN)/python bench/arena_speed.py
 
 clean:
 	rm -rf $(VENV) .venv-peers

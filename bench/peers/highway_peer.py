@@ -55,7 +55,7 @@ def highway_env_speed(seconds: float, seed: int) -> dict[str, Any]:
     env.action_space.seed(seed)
     env.reset(seed=seed)
     steps = episodes = 0
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         steps += 1
@@ -68,6 +68,7 @@ def highway_env_speed(seconds: float, seed: int) -> dict[str, Any]:
         "steps": steps,
         "episodes": episodes,
         "seconds": elapsed,
+        "cpu_seconds": time.process_time() - cpu,
         "steps_per_s": steps / elapsed,
         "config": config,
     }
@@ -96,13 +97,20 @@ def envpool_speed(seconds: float, seed: int) -> dict[str, Any] | None:
         rng = np.random.default_rng(seed)
         env.reset()
         steps = 0
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         while (elapsed := time.perf_counter() - start) < seconds:
             _, _, _, _, info = env.step(rng.integers(0, env.action_space.n, size=n))
             steps += int(np.count_nonzero(info["elapsed_step"]))
+        cpu = time.process_time() - cpu
         env.close()
         runs.append(
-            {"num_envs": n, "num_threads": n, "steps": steps, "steps_per_s": steps / elapsed}
+            {
+                "num_envs": n,
+                "num_threads": n,
+                "steps": steps,
+                "cpu_seconds": cpu,
+                "steps_per_s": steps / elapsed,
+            }
         )
     result["runs"] = runs
     return result
@@ -127,9 +135,9 @@ def ppo_speed(seconds: float, n_envs: int, seed: int) -> dict[str, Any]:
     model.learn(total_timesteps=rollout)
     per_rollout = time.perf_counter() - start
     rollouts = max(2, round(seconds / per_rollout))
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     model.learn(total_timesteps=rollouts * rollout, reset_num_timesteps=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     venv.close()
     return {
         "env": ENV_ID,
@@ -146,6 +154,7 @@ def ppo_speed(seconds: float, n_envs: int, seed: int) -> dict[str, Any]:
         "rollouts": rollouts,
         "timesteps": model.num_timesteps,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "timesteps_per_s": model.num_timesteps / elapsed,
         "config": config,
         "versions": {"stable-baselines3": version("stable-baselines3"), "torch": torch.__version__},

@@ -43,7 +43,7 @@ def simple_tag_speed(seconds: float, seed: int) -> dict[str, Any]:
     for i, agent in enumerate(env.possible_agents):
         env.action_space(agent).seed(seed + i)
     steps = agent_steps = episodes = 0
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         actions = {agent: env.action_space(agent).sample() for agent in env.agents}
         env.step(actions)
@@ -63,6 +63,7 @@ def simple_tag_speed(seconds: float, seed: int) -> dict[str, Any]:
         "steps": steps,
         "episodes": episodes,
         "seconds": elapsed,
+        "cpu_seconds": time.process_time() - cpu,
         "steps_per_s": steps / elapsed,
         "agent_steps_per_s": agent_steps / elapsed,
     }

@@ -595,3 +595,26 @@ def apply_meta(meta, lane, prev_lane, target_speed, left, right, speeds):
         elif m == 4:
             k = max(k - 1, 0)
         target_speed[b] = speeds[k]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel once, for all three roads.
+
+    ``make`` runs this after installing, so the first env step later does not wait.
+    """
+    from rlhf_sandbox.sim.driving.params import WorldParams
+    from rlhf_sandbox.sim.driving.world import PARALLEL_FROM, DrivingWorld, EgoCommand
+
+    for road in ("highway", "merge", "intersection"):
+        for n in (1, PARALLEL_FROM):
+            w = DrivingWorld(WorldParams(road=road, vehicles=6, lanes=2), n)
+            w.reset(np.ones(n, dtype=bool), np.arange(n))
+            w.step(EgoCommand(np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n)))
+            w.step(EgoCommand(np.full(n, -1), np.zeros(n), np.zeros(n)))
+            out = np.empty((n, 8 + 5 + 7))
+            observe(
+                w.x, w.y, w.heading, w.speed, w.accel, w.lane, w.target_speed, np.zeros((n, 5)),
+                w.road.origin, w.road.direction, w.road.length, w.road.width, w.road.n_lanes, 1,
+                40.0, 100.0, 20.0, out,
+            )  # fmt: skip
+
