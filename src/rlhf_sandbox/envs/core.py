@@ -245,9 +245,8 @@ class CoreVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         n = self.num_envs
         seeds: np.ndarray
-        if seed is None:
-            fresh = np.random.SeedSequence().generate_state(n, dtype=np.uint64) >> np.uint64(2)
-            seeds = fresh.astype(np.int64)
+        if seed is None:  # continue each slot's chain (fresh seeds below if never started)
+            seeds = np.full(n, NO_SEED, dtype=np.int64)
         elif isinstance(seed, int):
             seeds = np.arange(n, dtype=np.int64) + seed
         else:

@@ -19,8 +19,8 @@ class CoreVecEnv(VecEnv):
 
     def __init__(self, core: BatchedCore, render_mode: str | None = None) -> None:
         self.core = core
-        super().__init__(core.num_envs, core.single_observation_space, core.single_action_space)
         self.render_mode = render_mode
+        super().__init__(core.num_envs, core.single_observation_space, core.single_action_space)
         self._actions: np.ndarray | None = None
         self._started = False
 
@@ -67,7 +67,8 @@ class CoreVecEnv(VecEnv):
         return self._get_indices(indices)
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        value = getattr(self.core, attr_name)
+        owner = self.core if hasattr(self.core, attr_name) else self  # render_mode lives here
+        value = getattr(owner, attr_name)
         return [value for _ in self._indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:

@@ -378,7 +378,7 @@ def _world(
             for i in range(nv):
                 if crashed[b, i]:
                     speed[b, i] = 0.0
-            if not _on_road(origin, direction, length, width, x[b, 0], y[b, 0], -WIDTH / 4):
+            if not _on_road(origin, direction, length, width, x[b, 0], y[b, 0], 0.0):
                 f_off_road[b] = True
 
 

@@ -199,7 +199,7 @@ class DrivingWorld:
         u = self.road.direction[self.lane[:, 0]]
         feats.update(
             speed=self.speed[:, 0].copy(),
-            acceleration=a_mean,
+            acceleration=a_mean.copy(),
             jerk=(a_mean - self.ego_prev_accel) / dtp,
             lane=self.lane[:, 0].astype(float),
             lane_change=(self.lane[:, 0] != lane_start).astype(float),
@@ -381,7 +381,7 @@ class DrivingWorld:
             new_npc = ~ego & ~(was[bi, i] & was[bi, j])
             np.add.at(self.npc_collisions, bi[new_npc], 1)
         self.speed = np.where(self.crashed, 0.0, self.speed)
-        on = geometry.on_road(self.road, self.x[:, 0], self.y[:, 0], margin=-WIDTH / 4)
+        on = geometry.on_road(self.road, self.x[:, 0], self.y[:, 0])
         acc.off_road |= ~on
 
 
