@@ -87,6 +87,20 @@ class DrivingCore(BatchedCore):
         """One copy's per-vehicle state ``[V]`` (what drawing reads)."""
         return {k: getattr(self.world, k)[slot] for k in VEHICLE_FIELDS}
 
+    def render_substeps(self, slot: int, width: int, height: int) -> list[np.ndarray]:
+        """Frames at the simulation rate for the last step of ``slot``: one per substep.
+
+        Needs ``self.world.record_substeps = True`` before the step; without it only the
+        state after the step is known and this returns that single frame.
+        """
+        c, w = self.config, self.world
+        frames = []
+        for state in w.substep_states:
+            vehicles = {k: state[k][slot] for k in VEHICLE_FIELDS}
+            frames.append(draw.render(w.road, vehicles, width, height, c.scaling))
+        frames.append(self.render_slot(slot, width, height))
+        return frames
+
     def render_slot(self, slot: int, width: int, height: int) -> np.ndarray:
         c = self.config
         return draw.render(self.world.road, self.slot_state(slot), width, height, c.scaling)

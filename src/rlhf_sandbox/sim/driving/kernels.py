@@ -191,10 +191,10 @@ def _world(
     v0, tg, a_max, b_comf, s0, polite, thresh, gap_acc,
     origin, direction, length, left, right, nxt, change_from, crosses,
     kind, acc_lane, box_in, box_out, n_main, width,
-    meta, cmd_accel, cmd_steer, target_speed, t, agent, n_sub, dt,
+    meta, cmd_accel, cmd_steer, target_speed, t, agent, n_sub, sub_from, sub_to, dt,
     f_collision, f_off_road, f_headway, f_ttc_a, f_ttc_b, f_forced, npc_collisions,
 ):  # fmt: skip
-    """All substeps of copy ``b``."""
+    """Substeps ``sub_from`` to ``sub_to - 1`` (of ``n_sub`` per policy step) of copy ``b``."""
     nv = x.shape[1]
     n_lanes = length.shape[0]
     m_sub = n_sub // 2
@@ -209,7 +209,7 @@ def _world(
         vl = np.empty(nv)
         new_lane = np.empty(nv, np.int64)
         yield_ = np.zeros(nv, np.bool_)
-        for sub in range(n_sub):
+        for sub in range(sub_from, sub_to):
             # -- lane entries, sorted
             for i in range(nv):
                 ln = lane[b, i]
@@ -617,4 +617,3 @@ def warm_up() -> None:
                 w.road.origin, w.road.direction, w.road.length, w.road.width, w.road.n_lanes, 1,
                 40.0, 100.0, 20.0, out,
             )  # fmt: skip
-

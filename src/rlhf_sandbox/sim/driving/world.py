@@ -111,6 +111,10 @@ class DrivingWorld:
         self._bb = np.broadcast_to(np.arange(b)[:, None], (b, v))
         self._me = (np.arange(b)[:, None] * v + np.arange(v)[None, :]).astype(np.int64)
         self.npc_collisions = np.zeros(b, dtype=np.int64)  # NPC-NPC overlaps seen (counter)
+        # With record_substeps, step() keeps the states between its substeps (not the last,
+        # which is the state after the step): clips and GIFs at the simulation rate.
+        self.record_substeps = False
+        self.substep_states: list[dict[str, np.ndarray]] = []
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
@@ -184,12 +188,19 @@ class DrivingWorld:
         v_start, lane_start = self.speed[:, 0].copy(), self.lane[:, 0].copy()
         self._apply_meta(cmd)
         n_sub = p.substeps
-        if p.backend == "numba":
-            self._substeps_compiled(cmd, acc)
+        self.substep_states = []
+        if p.backend == "numba" and not self.record_substeps:
+            self._substeps_compiled(cmd, acc, 0, n_sub)
         else:
             mobil_at = {0, n_sub // 2}
             for sub in range(n_sub):
-                self._substep(cmd, acc, mobil=sub in mobil_at, parity=(self.t + (sub > 0)) % 2)
+                if p.backend == "numba":
+                    self._substeps_compiled(cmd, acc, sub, sub + 1)
+                else:
+                    parity = (self.t + (sub > 0)) % 2
+                    self._substep(cmd, acc, mobil=sub in mobil_at, parity=parity)
+                if self.record_substeps and sub < n_sub - 1:
+                    self.substep_states.append(self.get_state())
         recycle(self)
         self.t += 1
         self.anchor = self._anchor_point()
@@ -222,7 +233,9 @@ class DrivingWorld:
             np.asarray(self.params.target_speeds, dtype=float),
         )
 
-    def _substeps_compiled(self, cmd: EgoCommand, acc: _Accumulator) -> None:
+    def _substeps_compiled(
+        self, cmd: EgoCommand, acc: _Accumulator, sub_from: int, sub_to: int
+    ) -> None:
         """All substeps of a policy step in the numba kernel (same model as ``_substep``)."""
         r, p = self.road, self.params
         kind = {"highway": 0, "merge": 1, "intersection": 2}[r.kind]
@@ -237,7 +250,7 @@ class DrivingWorld:
             kind, acc_lane, r.box_in, r.box_out, r.n_lanes, r.width,
             np.asarray(cmd.meta, dtype=np.int64), np.asarray(cmd.accel, dtype=float),
             np.asarray(cmd.steer, dtype=float), self.target_speed, self.t,
-            p.ego_driver == "agent", p.substeps, self.dt,
+            p.ego_driver == "agent", p.substeps, sub_from, sub_to, self.dt,
             acc.collision, acc.off_road, acc.headway, acc.ttc_ahead, acc.ttc_behind,
             acc.forced_braking, self.npc_collisions,
         )  # fmt: skip
