@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@echo "compiling the numba kernels once (cached afterwards)..."
 	$(BIN)/python -c "from rlhf_sandbox.sim.driving.kernels import warm_up; warm_up()"
+	$(BIN)/python -c "from rlhf_sandbox.sim.arena.kernel import warm_up; warm_up()"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from rlhf_sandbox.cli_arena import arena_app
+
 app = typer.Typer(
     name="rlhf-sandbox",
     help="A sandbox for reinforcement learning from human feedback in games and driving.",
@@ -23,11 +25,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# ---------------------------------------------------------------------------------------
-# Sub-apps mounted here. The lead mounts the arena commands at this spot:
-#     from rlhf_sandbox.cli_arena import arena_app
-#     app.add_typer(arena_app, name="arena")
-# ---------------------------------------------------------------------------------------
+app.add_typer(arena_app, name="arena")  # rlhf-sandbox arena train ...
 
 # Timesteps of `demo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
 # HighwayFast-v0, 16 envs, torch on one thread, runs at ~1,600-1,800 env steps/s on an idle

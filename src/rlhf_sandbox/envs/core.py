@@ -54,6 +54,7 @@ class BatchedCore(ABC):
     single_observation_space: gym.Space[Any]
     single_action_space: gym.Space[Any]
     metadata: dict[str, Any] = {}
+    render_size: tuple[int, int] = (600, 150)  # (width, height) of frames [px]
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = num_envs
@@ -289,7 +290,8 @@ class CoreVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode != "rgb_array":
             return None
-        return tuple(self.core.render_slot(i, 600, 150) for i in range(self.num_envs))
+        w, h = self.core.render_size
+        return tuple(self.core.render_slot(i, w, h) for i in range(self.num_envs))
 
     def close_extras(self, **kwargs: Any) -> None:
         self.core.close()

@@ -40,6 +40,7 @@ class DrivingCore(BatchedCore):
     def __init__(self, config: DrivingConfig, num_envs: int) -> None:
         super().__init__(num_envs)
         self.config = config
+        self.render_size = (config.screen_width, config.screen_height)
         self.world = DrivingWorld(config.world_params(), num_envs)
         n = obs_size(config)
         self.single_observation_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)

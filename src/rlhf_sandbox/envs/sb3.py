@@ -61,7 +61,8 @@ class CoreVecEnv(VecEnv):
         self.core.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return [self.core.render_slot(i, 600, 150) for i in range(self.num_envs)]
+        w, h = self.core.render_size
+        return [self.core.render_slot(i, w, h) for i in range(self.num_envs)]
 
     def _indices(self, indices: VecEnvIndices) -> Iterable[int]:
         return self._get_indices(indices)

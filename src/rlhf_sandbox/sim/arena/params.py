@@ -35,6 +35,7 @@ class ArenaParams:
     personal_space: float = 1.0  # [m] centre distance the player treats as personal
     follow_distance: float = 1.2  # [m] where a scripted companion stops closing in
     block_length: float = 2.0  # [m] how far ahead along its path the player can be blocked
+    backend: str = "auto"  # "numba" (compiled step), "numpy", or "auto": numba if installed
 
     @property
     def n_npcs(self) -> int:
