@@ -25,24 +25,15 @@ ARENA_IDS = tuple(f"rlhf_sandbox/{name}" for name in _ARENA)
 
 def register_envs() -> None:
     """Register every id with Gymnasium (idempotent)."""
-    for name, (cls, vec) in _DRIVING.items():
-        env_id = f"rlhf_sandbox/{name}"
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point=f"rlhf_sandbox.envs.driving:{cls}",
-            vector_entry_point=f"rlhf_sandbox.envs.driving:{vec}",
-        )
-    for name, (cls, vec) in _ARENA.items():
-        env_id = f"rlhf_sandbox/{name}"
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point=f"rlhf_sandbox.envs.arena_single:{cls}",
-            vector_entry_point=f"rlhf_sandbox.envs.arena_single:{vec}",
-        )
+    for module, table in (("driving", _DRIVING), ("arena_single", _ARENA)):
+        for name, (cls, vec) in table.items():
+            env_id = f"rlhf_sandbox/{name}"
+            if env_id not in gym.registry:
+                gym.register(
+                    id=env_id,
+                    entry_point=f"rlhf_sandbox.envs.{module}:{cls}",
+                    vector_entry_point=f"rlhf_sandbox.envs.{module}:{vec}",
+                )
 
 
 register_envs()

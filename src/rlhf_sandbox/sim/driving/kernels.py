@@ -45,13 +45,13 @@ def _idm(v, v_lead, gap, v0, tg, a_max, b_comf, s0):
 
 
 @njit(cache=True, inline="always")
-def _station(ox, oy, ux, uy, x, y):
-    return (x - ox) * ux + (y - oy) * uy
+def _lane_station(origin, direction, ln, x, y):
+    return (x - origin[ln, 0]) * direction[ln, 0] + (y - origin[ln, 1]) * direction[ln, 1]
 
 
 @njit(cache=True, inline="always")
-def _offset(ox, oy, ux, uy, x, y):
-    return -(x - ox) * uy + (y - oy) * ux
+def _lane_offset(origin, direction, ln, x, y):
+    return -(x - origin[ln, 0]) * direction[ln, 1] + (y - origin[ln, 1]) * direction[ln, 0]
 
 
 @njit(cache=True)
@@ -110,8 +110,8 @@ def _overlap(xa, ya, ha, xb, yb, hb):
 @njit(cache=True)
 def _on_road(origin, direction, length, width, x, y, margin):
     for ln in range(length.shape[0]):
-        s = _station(origin[ln, 0], origin[ln, 1], direction[ln, 0], direction[ln, 1], x, y)
-        d = _offset(origin[ln, 0], origin[ln, 1], direction[ln, 0], direction[ln, 1], x, y)
+        s = _lane_station(origin, direction, ln, x, y)
+        d = _lane_offset(origin, direction, ln, x, y)
         if abs(d) <= width / 2 + margin and s >= -margin and s <= length[ln] + margin:
             return True
     return False
@@ -213,24 +213,10 @@ def _world(
             # -- lane entries, sorted
             for i in range(nv):
                 ln = lane[b, i]
-                s[i] = _station(
-                    origin[ln, 0],
-                    origin[ln, 1],
-                    direction[ln, 0],
-                    direction[ln, 1],
-                    x[b, i],
-                    y[b, i],
-                )
+                s[i] = _lane_station(origin, direction, ln, x[b, i], y[b, i])
                 pl = prev_lane[b, i]
                 p0 = max(pl, 0)
-                s_prev[i] = _station(
-                    origin[p0, 0],
-                    origin[p0, 1],
-                    direction[p0, 0],
-                    direction[p0, 1],
-                    x[b, i],
-                    y[b, i],
-                )
+                s_prev[i] = _lane_station(origin, direction, p0, x[b, i], y[b, i])
                 keys[i] = _key(ln, s[i])
                 keys[nv + i] = _key(pl if pl >= 0 else n_lanes, s_prev[i] if pl >= 0 else 0.0)
                 own[i] = i
@@ -274,14 +260,7 @@ def _world(
             for i in range(nv):
                 ln = lane[b, i]
                 lh = np.arctan2(direction[ln, 1], direction[ln, 0])
-                off = _offset(
-                    origin[ln, 0],
-                    origin[ln, 1],
-                    direction[ln, 0],
-                    direction[ln, 1],
-                    x[b, i],
-                    y[b, i],
-                )
+                off = _lane_offset(origin, direction, ln, x[b, i], y[b, i])
                 st[i] = _steer(heading[b, i], speed[b, i], lh, off, dt)
             if agent:
                 if meta[b] < 0:
@@ -331,28 +310,12 @@ def _world(
             # -- lane bookkeeping
             for i in range(nv):
                 ln = lane[b, i]
-                si = _station(
-                    origin[ln, 0],
-                    origin[ln, 1],
-                    direction[ln, 0],
-                    direction[ln, 1],
-                    x[b, i],
-                    y[b, i],
-                )
+                si = _lane_station(origin, direction, ln, x[b, i], y[b, i])
                 moved_on = nxt[ln] >= 0 and si > length[ln]
                 if moved_on:
                     lane[b, i] = nxt[ln]
                     ln = nxt[ln]
-                off = abs(
-                    _offset(
-                        origin[ln, 0],
-                        origin[ln, 1],
-                        direction[ln, 0],
-                        direction[ln, 1],
-                        x[b, i],
-                        y[b, i],
-                    )
-                )
+                off = abs(_lane_offset(origin, direction, ln, x[b, i], y[b, i]))
                 if moved_on or (prev_lane[b, i] >= 0 and off < 0.4):
                     prev_lane[b, i] = -1
             if agent and meta[b] < 0:
@@ -420,9 +383,7 @@ def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a
         tl = left[ln] if parity == 0 else right[ln]
         if tl < 0 or s[i] < change_from[ln]:
             continue
-        st = _station(
-            origin[tl, 0], origin[tl, 1], direction[tl, 0], direction[tl, 1], x[b, i], y[b, i]
-        )
+        st = _lane_station(origin, direction, tl, x[b, i], y[b, i])
         nl, nl_s = _ahead(ks, ow, tl, st, -1)
         nf, nf_s = _behind(ks, ow, tl, st, -1)
         v = speed[b, i]
@@ -493,14 +454,8 @@ def _ego_lane(b, x, y, heading, lane, prev_lane, origin, direction, length):
     d_best, d_second = np.inf, np.inf
     ch, sh = np.cos(heading[b, 0]), np.sin(heading[b, 0])
     for ln in range(n):
-        st = _station(
-            origin[ln, 0], origin[ln, 1], direction[ln, 0], direction[ln, 1], x[b, 0], y[b, 0]
-        )
-        off = abs(
-            _offset(
-                origin[ln, 0], origin[ln, 1], direction[ln, 0], direction[ln, 1], x[b, 0], y[b, 0]
-            )
-        )
+        st = _lane_station(origin, direction, ln, x[b, 0], y[b, 0])
+        off = abs(_lane_offset(origin, direction, ln, x[b, 0], y[b, 0]))
         aligned = direction[ln, 0] * ch + direction[ln, 1] * sh
         if st < 0 or st > length[ln] or aligned <= 0.0:
             continue
@@ -530,12 +485,7 @@ def observe(
         o[0] = speed[b, 0] / speed_scale
         o[1] = ch
         o[2] = sh
-        o[3] = (
-            _offset(
-                origin[ln, 0], origin[ln, 1], direction[ln, 0], direction[ln, 1], x[b, 0], y[b, 0]
-            )
-            / width
-        )
+        o[3] = _lane_offset(origin, direction, ln, x[b, 0], y[b, 0]) / width
         o[4] = min(ln, n_main - 1) / max(n_main - 1, 1)
         o[5] = accel[b, 0] / 5.0
         o[6] = target_speed[b] / speed_scale
