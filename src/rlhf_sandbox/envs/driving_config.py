@@ -118,7 +118,7 @@ ID_DEFAULTS: dict[str, dict[str, object]] = {
         "target_speeds": (0.0, 4.5, 9.0),
         "reward_speed_range": (7.0, 9.0),
         "right_lane_reward": 0.0,
-        "scaling": 4.0,
+        "scaling": 3.2,
         "screen_height": 600,
     },
 }

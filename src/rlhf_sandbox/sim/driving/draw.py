@@ -38,16 +38,20 @@ def render(
     """An RGB frame ``[height, width, 3]`` of one copy.
 
     ``state`` holds that copy's per-vehicle arrays ``[V]`` (``x``, ``y``, ``heading``,
-    ``crashed``, ``aggressiveness``); the camera centres on vehicle 0 unless ``centre``.
+    ``crashed``, ``aggressiveness``). The camera follows vehicle 0 (the ego) on roads and
+    shows the whole crossing at the intersection, unless ``centre`` is given.
     """
     import pygame
 
     surf = pygame.Surface((width, height))
     surf.fill(GRASS)
     x, y = np.asarray(state["x"], float), np.asarray(state["y"], float)
-    cx, cy = (float(x[0]), float(y[0])) if centre is None else centre
-    if road.kind != "intersection":
-        cx += 0.15 * width / scaling  # look a little ahead
+    if centre is not None:
+        cx, cy = centre
+    elif road.kind == "intersection":
+        cx, cy = 0.0, 0.0  # the whole crossing, fixed
+    else:
+        cx, cy = float(x[0]) + 0.15 * width / scaling, float(y[0])  # a little ahead of the ego
 
     def to_px(px: np.ndarray, py: np.ndarray) -> np.ndarray:
         return np.stack([(px - cx) * scaling + width / 2, (py - cy) * scaling + height / 2], -1)
@@ -102,7 +106,7 @@ def _lane_markings(
     hw = road.width / 2
     for side, neighbour in ((-hw, road.left[lane]), (hw, road.right[lane])):
         if road.kind == "intersection":
-            if side < 0 and lane in (0, 1):  # the centre line between the two directions
+            if side < 0 and lane in (0, 2):  # the centre lines between the two directions
                 _dashed(
                     pygame, surf, road, lane, to_px, s0, s1, side, skip=(road.box_in, road.box_out)
                 )
