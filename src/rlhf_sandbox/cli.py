@@ -199,7 +199,9 @@ def _space(space: Any) -> str:
 
 
 def main() -> None:
-    """Console-script entry point (``rlhf-sandbox``)."""
+    """Console-script entry point (``rlhf-sandbox``). Drawing is off-screen for every command."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     app()
 
 
