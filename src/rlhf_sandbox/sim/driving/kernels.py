@@ -5,7 +5,8 @@ Same model, same order of operations as the numpy reference path in ``world.py``
 copy's lane entries, binary searches for neighbours (never all pairs), IDM, MOBIL, gap
 acceptance, the bicycle model and a sweep-and-prune collision check. No Python runs per
 copy or per vehicle; numpy's per-call overhead, which dominates small batches, is gone.
-Tests check that both paths give the same trajectories.
+Tests check that both paths give the same trajectories. Every constant is imported from
+the numpy modules, so the two paths share them (numba freezes them at compile time).
 """
 
 from __future__ import annotations
@@ -13,23 +14,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-LENGTH = 5.0
-WIDTH = 2.0
-WHEELBASE = 2.5
-MAX_STEER = 0.7853981633974483
-MAX_ACCEL = 5.0
-MAX_BRAKE = 9.0
-FREE_GAP = 1.0e4
-SPAN = float(1 << 20)
+from rlhf_sandbox.sim.driving.crossing import STOP_DECEL, V_MIN
+from rlhf_sandbox.sim.driving.crossing import K as K_CROSS
+from rlhf_sandbox.sim.driving.lanes import SPAN
+from rlhf_sandbox.sim.driving.mobil import B_SAFE, COOLDOWN, KEEP_RIGHT, MUST_MERGE
+from rlhf_sandbox.sim.driving.params import (
+    LENGTH,
+    MAX_ACCEL,
+    MAX_BRAKE,
+    MAX_STEER,
+    TTC_CAP,
+    WHEELBASE,
+    WIDTH,
+)
+from rlhf_sandbox.sim.driving.traffic import FREE_GAP
+
 HALF = SPAN / 2 - 1.0
-B_SAFE = 4.0
-KEEP_RIGHT = 0.1
-MUST_MERGE = 3.0
-COOLDOWN = 3.0
-TTC_CAP = 10.0
-K_CROSS = 3
-STOP_DECEL = 5.0
-V_MIN = 2.5
 
 HIGHWAY, MERGE, INTERSECTION = 0, 1, 2
 

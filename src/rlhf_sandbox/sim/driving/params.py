@@ -11,7 +11,7 @@ WHEELBASE = 2.5  # [m] kinematic bicycle, centre of mass midway
 MAX_STEER = 0.7853981633974483  # [rad] pi / 4
 MAX_ACCEL = 5.0  # [m/s^2] ego control range
 MAX_BRAKE = 9.0  # [m/s^2] emergency braking of any vehicle
-HARD_BRAKE = 4.0  # [m/s^2] deceleration counted as hard braking
+TTC_CAP = 10.0  # [s] time-to-collision and headway are capped here ("no threat")
 
 
 @dataclass(frozen=True)

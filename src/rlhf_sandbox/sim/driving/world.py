@@ -17,7 +17,7 @@ from rlhf_sandbox.sim.driving import road as roads
 from rlhf_sandbox.sim.driving.crossing import must_yield
 from rlhf_sandbox.sim.driving.lanes import LaneIndex, build_index
 from rlhf_sandbox.sim.driving.mobil import decide_lane_changes
-from rlhf_sandbox.sim.driving.params import LENGTH, MAX_ACCEL, WIDTH, WorldParams
+from rlhf_sandbox.sim.driving.params import LENGTH, MAX_ACCEL, TTC_CAP, WIDTH, WorldParams
 from rlhf_sandbox.sim.driving.recycle import recycle
 from rlhf_sandbox.sim.driving.spawn import place
 from rlhf_sandbox.sim.driving.traffic import FREE_GAP, Driver, bicycle, idm, steer_to_lane
@@ -36,7 +36,6 @@ _INT_FIELDS = {"lane", "prev_lane", "t", "seed"}
 _BOOL_FIELDS = {"crashed"}
 
 PARALLEL_FROM = 64  # copies from which the compiled substeps use all of numba's threads
-TTC_CAP = 10.0  # [s] time-to-collision and headway are capped here ("no threat")
 _RECYCLE = 17  # rng stream
 
 
