@@ -1,1 +1,28 @@
-"""Clip files and the preference database."""
+"""Clip files and the preference database.
+
+:mod:`~rlhf_sandbox.store.clips` holds the clip arrays (``.npz`` chunks, no pickle);
+:mod:`~rlhf_sandbox.store.db` holds all SQL (SQLite now; another backend later behind
+the same :class:`PreferenceDB` interface).
+"""
+
+from rlhf_sandbox.store.clips import Clip, ClipFileError, ClipStore
+from rlhf_sandbox.store.db import (
+    LabelConflictError,
+    LabelRow,
+    PreferenceDB,
+    QueryRow,
+    RewardModelRow,
+    SchemaVersionError,
+)
+
+__all__ = [
+    "Clip",
+    "ClipFileError",
+    "ClipStore",
+    "LabelConflictError",
+    "LabelRow",
+    "PreferenceDB",
+    "QueryRow",
+    "RewardModelRow",
+    "SchemaVersionError",
+]

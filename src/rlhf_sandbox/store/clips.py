@@ -1,0 +1,302 @@
+"""Clips (short segments of an episode) and their files.
+
+A :class:`Clip` holds a segment's policy-rate arrays (``obs``, ``actions``, ``rewards``,
+``features``, T steps) and, for replay, EITHER the world ``states`` at the simulation
+rate (S = T * substeps + 1 entries, for exact re-rendering by our own worlds) OR
+rendered ``frames`` (S RGB images, for envs that are not ours).
+
+:class:`ClipStore` writes clips in chunks: one compressed ``.npz`` per :meth:`ClipStore.add`
+call, written atomically, then one database row per clip. Files are read with
+``allow_pickle=False``: no pickle in our files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
+
+CHUNK_DIR = "chunks"
+
+
+class ClipFileError(ValueError):
+    """A chunk file is missing, corrupt, or does not hold the clip; names the file."""
+
+
+def _array(name: str, value: Any) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"Clip.{name}: expected a numpy array, got {type(value).__name__}")
+    if value.dtype.hasobject:
+        raise ValueError(f"Clip.{name}: object arrays are not allowed (no pickle)")
+    return value
+
+
+def _check_key(field_name: str, key: Any) -> None:
+    if not isinstance(key, str) or not key or "/" in key:
+        raise ValueError(f"Clip.{field_name}: names must be non-empty strings without '/'")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Clip:
+    """A segment of one episode; validated on construction (errors name the field)."""
+
+    run: str
+    env_id: str
+    config: dict[str, Any]
+    seed: int
+    slot: int
+    start_step: int
+    fps: float
+    policy_hz: float
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    states: dict[str, np.ndarray] | None = None
+    frames: np.ndarray | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        for name in ("id", "run", "env_id"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"Clip.{name}: expected a non-empty string")
+        if "/" in self.id:
+            raise ValueError("Clip.id: must not contain '/'")
+        for name in ("seed", "slot", "start_step"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool):
+                raise ValueError(f"Clip.{name}: expected an int, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        for name in ("fps", "policy_hz"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float | np.floating) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"Clip.{name}: expected a positive finite number, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        if not isinstance(self.config, dict):
+            raise ValueError("Clip.config: expected a dict")
+        try:
+            json.dumps(self.config)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Clip.config: not JSON-serialisable ({e})") from e
+
+        obs = _array("obs", self.obs)
+        if obs.dtype != np.float32 or obs.ndim < 1 or obs.shape[0] < 1:
+            raise ValueError(
+                f"Clip.obs: expected float32 [T, ...] with T >= 1, got {obs.dtype} {obs.shape}"
+            )
+        t = obs.shape[0]
+        actions = _array("actions", self.actions)
+        if actions.ndim < 1 or actions.shape[0] != t:
+            raise ValueError(f"Clip.actions: expected leading axis T={t}, got {actions.shape}")
+        rewards = _array("rewards", self.rewards)
+        if rewards.dtype != np.float32 or rewards.shape != (t,):
+            raise ValueError(
+                f"Clip.rewards: expected float32 [{t}], got {rewards.dtype} {rewards.shape}"
+            )
+        if not isinstance(self.features, Mapping):
+            raise ValueError("Clip.features: expected a dict name -> array")
+        for k, v in self.features.items():
+            _check_key("features", k)
+            a = _array(f"features[{k!r}]", v)
+            if a.dtype != np.float32 or a.shape != (t,):
+                raise ValueError(
+                    f"Clip.features[{k!r}]: expected float32 [{t}], got {a.dtype} {a.shape}"
+                )
+
+        if (self.states is None) == (self.frames is None):
+            raise ValueError("Clip.states / Clip.frames: give exactly one of them")
+        if self.states is not None:
+            if not isinstance(self.states, Mapping) or not self.states:
+                raise ValueError("Clip.states: expected a non-empty dict name -> array")
+            s = None
+            for k, v in self.states.items():
+                _check_key("states", k)
+                a = _array(f"states[{k!r}]", v)
+                if a.ndim < 1 or (s is not None and a.shape[0] != s):
+                    raise ValueError(f"Clip.states[{k!r}]: leading axes differ ({a.shape})")
+                s = a.shape[0]
+            where = "states"
+        else:
+            f = _array("frames", self.frames)
+            if f.dtype != np.uint8 or f.ndim != 4 or f.shape[3] != 3:
+                raise ValueError(
+                    f"Clip.frames: expected uint8 [S, H, W, 3], got {f.dtype} {f.shape}"
+                )
+            s = f.shape[0]
+            where = "frames"
+        assert s is not None
+        if s < t + 1 or (s - 1) % t:
+            raise ValueError(f"Clip.{where}: leading axis S={s} is not T * substeps + 1 for T={t}")
+        substeps = (s - 1) // t
+        if not math.isclose(self.fps, self.policy_hz * substeps, rel_tol=1e-6):
+            raise ValueError(
+                f"Clip.fps: {self.fps} != policy_hz {self.policy_hz} * substeps {substeps}"
+            )
+
+    @property
+    def T(self) -> int:
+        return int(self.obs.shape[0])
+
+    @property
+    def substeps(self) -> int:
+        """Simulation states per policy step (``states``/``frames`` has T * substeps + 1)."""
+        n = self.frames.shape[0] if self.frames is not None else _first(self.states).shape[0]
+        return (int(n) - 1) // self.T
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of play the clip covers (T / policy_hz)."""
+        return self.T / self.policy_hz
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The clip's arrays under the chunk keys ``<id>/obs``, ``<id>/states/x``, ..."""
+        p = self.id
+        out = {f"{p}/obs": self.obs, f"{p}/actions": self.actions, f"{p}/rewards": self.rewards}
+        out.update({f"{p}/features/{k}": v for k, v in self.features.items()})
+        if self.states is not None:
+            out.update({f"{p}/states/{k}": v for k, v in self.states.items()})
+        if self.frames is not None:
+            out[f"{p}/frames"] = self.frames
+        return out
+
+
+def _first(d: Mapping[str, np.ndarray] | None) -> np.ndarray:
+    assert d
+    return next(iter(d.values()))
+
+
+def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """np.savez_compressed to a temp file in the same folder, fsync, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ClipStore:
+    """Clip arrays in ``root/chunks/*.npz``, their metadata in a :class:`PreferenceDB`."""
+
+    def __init__(self, root: str | os.PathLike[str], db: PreferenceDB) -> None:
+        self.root = Path(root)
+        self.db = db
+        (self.root / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
+
+    def add(self, clips: Sequence[Clip]) -> list[str]:
+        """Write the clips as one chunk file, then their rows in one transaction."""
+        if not clips:
+            return []
+        ids = [c.id for c in clips]
+        if len(set(ids)) != len(ids):
+            raise ValueError("ClipStore.add: duplicate clip ids in one call")
+        chunk = f"{uuid.uuid4().hex}.npz"
+        path = self.root / CHUNK_DIR / chunk
+        arrays: dict[str, np.ndarray] = {}
+        for c in clips:
+            arrays.update(c.arrays())
+        _write_npz_atomic(path, arrays)
+        now = utc_now()
+        rows = [
+            ClipRow(
+                id=c.id,
+                run=c.run,
+                chunk=chunk,
+                env_id=c.env_id,
+                config=c.config,
+                seed=c.seed,
+                slot=c.slot,
+                start_step=c.start_step,
+                fps=c.fps,
+                policy_hz=c.policy_hz,
+                T=c.T,
+                created=now,
+            )
+            for c in clips
+        ]
+        try:
+            self.db.add_clips(rows)
+        except BaseException:
+            path.unlink(missing_ok=True)  # nothing references it
+            raise
+        return ids
+
+    def sweep(self, *, older_than_s: float = 3600.0, delete_orphans: bool = False) -> list[Path]:
+        """Remove leftovers of interrupted writes; returns the files removed.
+
+        Temp files (``.*.part``) older than ``older_than_s`` are always removed (a younger
+        one may belong to a write in progress). Chunks that no clip row refers to (the
+        writer died between the rename and the database insert) are removed only with
+        ``delete_orphans`` and when older than ``older_than_s``, for the same reason.
+        """
+        cutoff = time.time() - older_than_s
+        chunks = self.root / CHUNK_DIR
+        gone = [p for p in chunks.glob(".*.part") if p.stat().st_mtime < cutoff]
+        if delete_orphans:
+            used = self.db.clip_chunks()
+            gone += [
+                p for p in chunks.glob("*.npz") if p.name not in used and p.stat().st_mtime < cutoff
+            ]
+        for p in gone:
+            p.unlink(missing_ok=True)
+        return gone
+
+    def ids(self, run: str | None = None) -> list[str]:
+        return self.db.clip_ids(run)
+
+    def get(self, clip_id: str) -> Clip:
+        """Load one clip; unknown id -> KeyError, bad chunk file -> ClipFileError."""
+        row = self.db.get_clip(clip_id)
+        path = self.root / CHUNK_DIR / row.chunk
+        prefix = f"{clip_id}/"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise ClipFileError(f"clip file {path}: cannot read clip {clip_id} ({e})") from e
+        try:
+            features = {k[9:]: v for k, v in arrays.items() if k.startswith("features/")}
+            states = {k[7:]: v for k, v in arrays.items() if k.startswith("states/")}
+            return Clip(
+                id=clip_id,
+                run=row.run,
+                env_id=row.env_id,
+                config=row.config,
+                seed=row.seed,
+                slot=row.slot,
+                start_step=row.start_step,
+                fps=row.fps,
+                policy_hz=row.policy_hz,
+                obs=arrays["obs"],
+                actions=arrays["actions"],
+                rewards=arrays["rewards"],
+                features=features,
+                states=states or None,
+                frames=arrays.get("frames"),
+            )
+        except (KeyError, ValueError) as e:
+            raise ClipFileError(f"clip file {path}: bad data for clip {clip_id} ({e})") from e

@@ -1,0 +1,499 @@
+"""The preference database: runs, clip metadata, queries, labels and reward models.
+
+All SQL of the project lives in this module, so that another backend (PostgreSQL) can
+stand behind the same :class:`PreferenceDB` interface later.
+
+SQLite in WAL mode with a busy timeout, foreign keys on and ``synchronous=FULL``: every
+write is one ``BEGIN IMMEDIATE`` transaction, committed before the method returns, so a
+label that :meth:`PreferenceDB.add_label` acknowledged survives a ``kill -9`` of the
+writer and is visible at once to other processes (the labelling UI and the trainer meet
+only here). Timestamps are ISO-8601 UTC strings; JSON columns hold text.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+CHOICES = ("left", "right", "equal", "cant_tell")
+Choice = Literal["left", "right", "equal", "cant_tell"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS clips (
+    id TEXT PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(name),
+    chunk TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    start_step INTEGER NOT NULL,
+    fps REAL NOT NULL,
+    policy_hz REAL NOT NULL,
+    T INTEGER NOT NULL CHECK (T >= 1),
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clips_run ON clips(run);
+CREATE TABLE IF NOT EXISTS queries (
+    id TEXT PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(name),
+    left_clip TEXT NOT NULL REFERENCES clips(id),
+    right_clip TEXT NOT NULL REFERENCES clips(id),
+    method TEXT NOT NULL,
+    score REAL,
+    created TEXT NOT NULL,
+    raters_wanted INTEGER NOT NULL DEFAULT 1 CHECK (raters_wanted >= 1)
+);
+CREATE INDEX IF NOT EXISTS queries_run ON queries(run);
+CREATE TABLE IF NOT EXISTS labels (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL REFERENCES queries(id),
+    rater TEXT NOT NULL,
+    choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'equal', 'cant_tell')),
+    rating INTEGER CHECK (rating IS NULL OR (rating BETWEEN 1 AND 5)),
+    tags TEXT NOT NULL DEFAULT '[]',
+    comment TEXT NOT NULL DEFAULT '',
+    shown_left TEXT NOT NULL REFERENCES clips(id),
+    created TEXT NOT NULL,
+    UNIQUE (query, rater)
+);
+CREATE TABLE IF NOT EXISTS reward_models (
+    version INTEGER NOT NULL,
+    run TEXT NOT NULL REFERENCES runs(name),
+    path TEXT NOT NULL,
+    created TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run, version)
+);
+"""
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by a newer (or unknown) schema version."""
+
+
+class LabelConflictError(ValueError):
+    """The rater already labelled this query, with different content."""
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string (microseconds, ``+00:00``)."""
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class RunRow:
+    name: str
+    created: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    """A clip's metadata; the arrays live in ``chunk`` (a file name under the clip root)."""
+
+    id: str
+    run: str
+    chunk: str
+    env_id: str
+    config: dict[str, Any]
+    seed: int
+    slot: int
+    start_step: int
+    fps: float
+    policy_hz: float
+    T: int
+    created: str
+
+
+@dataclass(frozen=True)
+class QueryRow:
+    id: str
+    run: str
+    left_clip: str
+    right_clip: str
+    method: str
+    score: float | None
+    created: str
+    raters_wanted: int
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    id: str
+    query: str
+    rater: str
+    choice: str
+    rating: int | None
+    tags: list[str]
+    comment: str
+    shown_left: str
+    created: str
+
+
+@dataclass(frozen=True)
+class RewardModelRow:
+    version: int
+    run: str
+    path: str
+    created: str
+    metrics: dict[str, Any]
+
+
+# table -> (row class, JSON columns, ORDER BY for exports), in export (and import) order
+_TABLES: dict[str, tuple[type, tuple[str, ...], str]] = {
+    "runs": (RunRow, ("config",), "rowid"),
+    "clips": (ClipRow, ("config",), "rowid"),
+    "queries": (QueryRow, (), "rowid"),
+    "labels": (LabelRow, ("tags",), "rowid"),
+    "reward_models": (RewardModelRow, ("metrics",), "rowid"),
+}
+
+
+def _columns(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def _row(cls: type, json_cols: Sequence[str], r: sqlite3.Row) -> Any:
+    values = {k: (json.loads(r[k]) if k in json_cols else r[k]) for k in _columns(cls)}
+    return cls(**values)
+
+
+def _int_or_none(x: object) -> int | None:
+    """``x`` as a Python int when it is an integer (numpy ones included), not a bool."""
+    if isinstance(x, bool):
+        return None
+    try:
+        return operator.index(x)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+class PreferenceDB:
+    """SQLite preference store; safe to open from several processes at once."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=timeout_s, isolation_level=None
+        )  # one PreferenceDB per thread (sqlite3 refuses use from another thread)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._init_schema()
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE (no lock upgrades, so no deadlocks)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _init_schema(self) -> None:
+        with self._tx() as c:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            got = [r[0] for r in c.execute("SELECT version FROM schema_version")]
+            if not got:
+                c.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif got != [SCHEMA_VERSION]:
+                raise SchemaVersionError(
+                    f"{self.path}: schema version {got} but this code reads version "
+                    f"{SCHEMA_VERSION}; upgrade rlhf-sandbox to open it"
+                )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> PreferenceDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    # ---- runs -------------------------------------------------------------------------
+
+    def add_run(self, name: str, config: dict[str, Any] | None = None) -> None:
+        """Create a run; an existing run with this name is left as it is."""
+        with self._tx() as c:
+            self._ensure_run(c, name, config)
+
+    @staticmethod
+    def _ensure_run(c: sqlite3.Connection, name: str, config: dict[str, Any] | None) -> None:
+        c.execute(
+            "INSERT OR IGNORE INTO runs (name, created, config) VALUES (?, ?, ?)",
+            (name, utc_now(), json.dumps(config or {}, sort_keys=True)),
+        )
+
+    def runs(self) -> list[RunRow]:
+        rows = self._conn.execute("SELECT * FROM runs ORDER BY rowid")
+        return [_row(RunRow, ("config",), r) for r in rows]
+
+    # ---- clips ------------------------------------------------------------------------
+
+    def add_clips(self, rows: Sequence[ClipRow]) -> None:
+        """Insert clip metadata rows in one transaction (their runs are created if new)."""
+        cols = _columns(ClipRow)
+        sql = f"INSERT INTO clips ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self._tx() as c:
+            for run in dict.fromkeys(r.run for r in rows):
+                self._ensure_run(c, run, None)
+            for r in rows:
+                d = asdict(r)
+                d["config"] = json.dumps(d["config"], sort_keys=True)
+                c.execute(sql, [d[k] for k in cols])
+
+    def get_clip(self, clip_id: str) -> ClipRow:
+        r = self._conn.execute("SELECT * FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"unknown clip id {clip_id!r}")
+        return _row(ClipRow, ("config",), r)
+
+    def clip_ids(self, run: str | None = None) -> list[str]:
+        if run is None:
+            rows = self._conn.execute("SELECT id FROM clips ORDER BY rowid")
+        else:
+            rows = self._conn.execute("SELECT id FROM clips WHERE run = ? ORDER BY rowid", (run,))
+        return [r[0] for r in rows]
+
+    def clip_chunks(self) -> set[str]:
+        """The chunk file names that some clip row refers to."""
+        return {r[0] for r in self._conn.execute("SELECT DISTINCT chunk FROM clips")}
+
+    # ---- queries ----------------------------------------------------------------------
+
+    def add_query(
+        self,
+        run: str,
+        left_clip: str,
+        right_clip: str,
+        method: str = "random",
+        score: float | None = None,
+        raters_wanted: int = 1,
+    ) -> str:
+        """Add a pair of clips to be compared; returns the new query id."""
+        if raters_wanted < 1:
+            raise ValueError(f"raters_wanted must be >= 1, got {raters_wanted}")
+        qid = uuid.uuid4().hex
+        with self._tx() as c:
+            self._ensure_run(c, run, None)
+            c.execute(
+                "INSERT INTO queries (id, run, left_clip, right_clip, method, score, created,"
+                " raters_wanted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (qid, run, left_clip, right_clip, method, score, utc_now(), raters_wanted),
+            )
+        return qid
+
+    def get_query(self, query_id: str) -> QueryRow:
+        r = self._conn.execute("SELECT * FROM queries WHERE id = ?", (query_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"unknown query id {query_id!r}")
+        return _row(QueryRow, (), r)
+
+    def pending_queries(self, run: str, rater: str, limit: int = 10) -> list[QueryRow]:
+        """Queries of ``run`` that ``rater`` has not labelled and that still want raters."""
+        rows = self._conn.execute(
+            "SELECT q.* FROM queries q WHERE q.run = ?"
+            " AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query = q.id AND l.rater = ?)"
+            " AND (SELECT COUNT(*) FROM labels l WHERE l.query = q.id) < q.raters_wanted"
+            " ORDER BY q.rowid LIMIT ?",
+            (run, rater, limit),
+        )
+        return [_row(QueryRow, (), r) for r in rows]
+
+    # ---- labels -----------------------------------------------------------------------
+
+    def add_label(
+        self,
+        query: str,
+        rater: str,
+        choice: Choice | str,
+        *,
+        shown_left: str | None = None,
+        rating: int | None = None,
+        tags: Sequence[str] = (),
+        comment: str = "",
+    ) -> str:
+        """Record a rater's answer to a query; committed before this returns.
+
+        ``shown_left`` is the clip that was shown on the left (default: the query's left
+        clip). The same (query, rater) again with the same content returns the existing
+        id; with different content it raises :class:`LabelConflictError`.
+        """
+        if choice not in CHOICES:
+            raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
+        if rating is not None:
+            r = _int_or_none(rating)
+            if r is None or not 1 <= r <= 5:
+                raise ValueError(f"rating must be an integer 1..5 or None, got {rating!r}")
+            rating = r
+        tags_json = json.dumps(list(tags))
+        with self._tx() as c:
+            q = c.execute(
+                "SELECT left_clip, right_clip FROM queries WHERE id = ?", (query,)
+            ).fetchone()
+            if q is None:
+                raise KeyError(f"unknown query id {query!r}")
+            left = q[0] if shown_left is None else shown_left
+            if left not in (q[0], q[1]):
+                raise ValueError(f"shown_left {left!r} is neither clip of query {query!r}")
+            old = c.execute(
+                "SELECT id, choice, rating, tags, comment, shown_left FROM labels"
+                " WHERE query = ? AND rater = ?",
+                (query, rater),
+            ).fetchone()
+            if old is not None:
+                if (old[1], old[2], old[3], old[4], old[5]) == (
+                    choice,
+                    rating,
+                    tags_json,
+                    comment,
+                    left,
+                ):
+                    return str(old[0])
+                raise LabelConflictError(
+                    f"rater {rater!r} already labelled query {query!r} differently "
+                    f"(label {old[0]}); undo it first"
+                )
+            lid = uuid.uuid4().hex
+            c.execute(
+                "INSERT INTO labels (id, query, rater, choice, rating, tags, comment,"
+                " shown_left, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (lid, query, rater, choice, rating, tags_json, comment, left, utc_now()),
+            )
+        return lid
+
+    def undo_label(self, label_id: str) -> None:
+        """Delete one label; an unknown id raises KeyError."""
+        with self._tx() as c:
+            if c.execute("DELETE FROM labels WHERE id = ?", (label_id,)).rowcount != 1:
+                raise KeyError(f"unknown label id {label_id!r}")
+
+    def labels(self, run: str | None = None) -> list[LabelRow]:
+        if run is None:
+            rows = self._conn.execute("SELECT * FROM labels ORDER BY rowid")
+        else:
+            rows = self._conn.execute(
+                "SELECT l.* FROM labels l JOIN queries q ON q.id = l.query"
+                " WHERE q.run = ? ORDER BY l.rowid",
+                (run,),
+            )
+        return [_row(LabelRow, ("tags",), r) for r in rows]
+
+    # ---- reward models ----------------------------------------------------------------
+
+    def add_reward_model(self, run: str, path: str, metrics: dict[str, Any] | None = None) -> int:
+        """Register a trained reward model; returns its version (1, 2, ... per run)."""
+        with self._tx() as c:
+            self._ensure_run(c, run, None)
+            (last,) = c.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM reward_models WHERE run = ?", (run,)
+            ).fetchone()
+            version = int(last) + 1
+            c.execute(
+                "INSERT INTO reward_models (version, run, path, created, metrics)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (version, run, path, utc_now(), json.dumps(metrics or {}, sort_keys=True)),
+            )
+        return version
+
+    def latest_reward_model(self, run: str) -> RewardModelRow | None:
+        r = self._conn.execute(
+            "SELECT * FROM reward_models WHERE run = ? ORDER BY version DESC LIMIT 1", (run,)
+        ).fetchone()
+        return None if r is None else _row(RewardModelRow, ("metrics",), r)
+
+    # ---- export / import --------------------------------------------------------------
+
+    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
+        """Write every row as ``{"table": ..., "row": {...}}`` lines (atomically).
+
+        Returns the number of rows written.
+        """
+        path = Path(path)
+        n = 0
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                self._conn.execute("BEGIN")  # one consistent snapshot
+                try:
+                    for table, (cls, json_cols, order) in _TABLES.items():
+                        rows = self._conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+                        for r in rows:
+                            row = asdict(_row(cls, json_cols, r))
+                            f.write(json.dumps({"table": table, "row": row}, sort_keys=True))
+                            f.write("\n")
+                            n += 1
+                finally:
+                    self._conn.execute("COMMIT")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return n
+
+    def import_jsonl(self, path: str | os.PathLike[str]) -> int:
+        """Insert the rows of an export, in one transaction; returns the number of rows.
+
+        Rows are inserted as they are (ids and timestamps kept); a row that already
+        exists is an error and nothing is imported.
+        """
+        n = 0
+        with self._tx() as c, open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    table, row = rec["table"], rec["row"]
+                    cls, json_cols, _ = _TABLES[table]
+                    cols = _columns(cls)
+                    values = [
+                        json.dumps(row[k], sort_keys=True) if k in json_cols else row[k]
+                        for k in cols
+                    ]
+                except (ValueError, KeyError, TypeError) as e:
+                    raise ValueError(f"{path}:{lineno}: not an export row ({e})") from e
+                c.execute(
+                    f"INSERT INTO {table} ({', '.join(cols)})"
+                    f" VALUES ({', '.join('?' * len(cols))})",
+                    values,
+                )
+                n += 1
+        return n
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
