@@ -10,8 +10,6 @@ that way, compares the policy with random actions on the env reward, and writes
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from rlhf_sandbox.agents.ppo import RichProgress
+from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.config import ConfigError, build_config, config_to_dict
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import ArenaAgentsCore
@@ -65,29 +64,6 @@ class TrainResult:
     mean_distance_random: float  # [m]
     policy_path: str
     gif_path: str
-
-
-class _RichProgress(BaseCallback):
-    """A rich progress bar over the timesteps (SB3's own needs tqdm)."""
-
-    def __init__(self, total: int) -> None:
-        super().__init__()
-        self.total = total
-        self._progress: Any = None
-
-    def _on_training_start(self) -> None:
-        from rich.progress import Progress
-
-        self._progress = Progress()
-        self._progress.start()
-        self._task = self._progress.add_task("training companions", total=self.total)
-
-    def _on_step(self) -> bool:
-        self._progress.update(self._task, completed=self.num_timesteps)
-        return True
-
-    def _on_training_end(self) -> None:
-        self._progress.stop()
 
 
 def make_model(env: VecEnv, seed: int, ppo: PPOSettings) -> PPO:
@@ -141,17 +117,8 @@ def write_gif(model: PPO, config: ArenaConfig, seed: int, path: Path, steps: int
     for _ in range(steps):
         obs, _, _, _ = env.step(model.predict(obs, deterministic=True)[0])  # type: ignore[arg-type]
         frames.append(core.render_slot(0, 240, 240))
-    tmp = path.with_suffix(".tmp.gif")
-    imageio.mimsave(tmp, frames, duration=100, loop=0)
-    os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    write(tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        imageio.mimsave(tmp, frames, duration=100, loop=0)
 
 
 def train_companions(
@@ -174,7 +141,8 @@ def train_companions(
     env.seed(seed)
     model = make_model(env, seed, ppo)
     start = time.perf_counter()
-    model.learn(timesteps, callback=_RichProgress(timesteps) if progress else None)
+    bar = RichProgress(timesteps, "training companions") if progress else None
+    model.learn(timesteps, callback=bar)
     seconds = time.perf_counter() - start
 
     def greedy(obs: Any) -> np.ndarray:
@@ -183,7 +151,8 @@ def train_companions(
     r_trained, d_trained = evaluate(greedy, cfg, seed + 10_000)
     r_random, d_random = evaluate(None, cfg, seed + 10_000)
     policy_path, gif_path = out / "policy.pt", out / "companions.gif"
-    _atomic_write(policy_path, lambda p: torch.save(model.policy.state_dict(), p))
+    with atomic_path(policy_path) as tmp:
+        torch.save(model.policy.state_dict(), tmp)
     if gif:
         write_gif(model, cfg, seed + 20_000, gif_path)
     result = TrainResult(
@@ -199,6 +168,7 @@ def train_companions(
         "result": asdict(result),
     }
     text = json.dumps(settings, indent=2)
-    _atomic_write(out / "settings.json", lambda p: Path(p).write_text(text))
+    with atomic_path(out / "settings.json") as tmp:
+        tmp.write_text(text)
     env.close()
     return result

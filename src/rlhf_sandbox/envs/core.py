@@ -156,6 +156,7 @@ class CoreEnv(gym.Env[np.ndarray, Any]):
         self._window: Any = None
         self._clock: Any = None
         self._needs_reset = True
+        self._chained = False  # becomes True at the first reset
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -163,10 +164,10 @@ class CoreEnv(gym.Env[np.ndarray, Any]):
         super().reset(seed=seed)
         if seed is not None:
             s = int(seed)
-        elif self._needs_reset and not getattr(self, "_chained", False):
+        elif not self._chained:
             s = int(self.np_random.integers(0, 2**62))  # first reset without a seed
         else:
-            s = NO_SEED
+            s = NO_SEED  # continue this env's seed chain
         self._chained = True
         self.core.reset_slots(np.ones(1, dtype=bool), np.array([s], dtype=np.int64))
         self._needs_reset = False

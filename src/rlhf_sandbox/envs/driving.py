@@ -49,7 +49,6 @@ class DrivingCore(BatchedCore):
         else:
             self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.last_action = np.zeros((num_envs, ACTION_SLOTS))
-        self._last_info: dict[str, Any] = {}
 
     def _reset(self, mask: np.ndarray) -> None:
         self.world.reset(mask, self.seeds)

@@ -27,11 +27,10 @@ from rlhf_sandbox.sim.driving.params import (
     WHEELBASE,
     WIDTH,
 )
+from rlhf_sandbox.sim.driving.road import INTERSECTION, MERGE
 from rlhf_sandbox.sim.driving.traffic import FREE_GAP
 
 HALF = SPAN / 2 - 1.0
-
-HIGHWAY, MERGE, INTERSECTION = 0, 1, 2
 
 
 @njit(cache=True, inline="always")

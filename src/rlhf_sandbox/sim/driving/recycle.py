@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from rlhf_sandbox.sim.driving.params import LENGTH
+from rlhf_sandbox.sim.driving.road import INTERSECTION, MERGE
 
 if TYPE_CHECKING:
     from rlhf_sandbox.sim.driving.world import DrivingWorld
@@ -46,12 +47,11 @@ def _uniform(seed, stream, t, j):
 def recycle(w: DrivingWorld) -> None:
     p, r = w.params, w.road
     ego_fixed = p.ego_driver == "agent" or (p.anchor == "ego" and r.kind != "intersection")
-    kind = {"highway": 0, "merge": 1, "intersection": 2}[r.kind]
     ramp = r.ramp_lanes[0] if r.ramp_lanes else -1
     _recycle(
         w.x, w.y, w.heading, w.speed, w.accel, w.steer, w.lane, w.prev_lane, w.cooldown,
         w.crashed, w.v0, w.seed, w.t, w.anchor, r.origin, r.direction, r.length, r.n_lanes,
-        r.width, kind, ramp, p.window[0], p.window[1], p.ramp_share, ego_fixed,
+        r.width, r.code, ramp, p.window[0], p.window[1], p.ramp_share, ego_fixed,
     )  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def _recycle(
         pick, went_behind = -1, False
         for i in range(first, nv):
             ln = lane[b, i]
-            if kind == 2:
+            if kind == INTERSECTION:
                 s = (x[b, i] - origin[ln, 0]) * direction[ln, 0] + (
                     y[b, i] - origin[ln, 1]
                 ) * direction[ln, 1]
@@ -87,7 +87,7 @@ def _recycle(
         u0 = _uniform(seed[b], _STREAM, t[b], 0)
         u1 = _uniform(seed[b], _STREAM, t[b], 1)
         u2 = _uniform(seed[b], _STREAM, t[b], 2)
-        if kind == 2:
+        if kind == INTERSECTION:
             n = length.shape[0]
             tl = min(int(u0 * n), n - 1)
             s_new = 1.0
@@ -101,7 +101,7 @@ def _recycle(
                 tl * width - origin[tl, 1]
             ) * direction[tl, 1]
             if (
-                kind == 1
+                kind == MERGE
                 and u2 < ramp_share
                 and origin[ramp, 0] > anchor[b] - behind
                 and not went_behind

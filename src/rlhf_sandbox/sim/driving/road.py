@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 LANE_WIDTH = 4.0  # [m]
+HIGHWAY, MERGE, INTERSECTION = 0, 1, 2  # integer codes of ``Road.kind`` (compiled kernels)
+KIND_CODE = {"highway": HIGHWAY, "merge": MERGE, "intersection": INTERSECTION}
 UNBOUNDED = 1.0e5  # [m] length of a highway lane: longer than any episode drives
 
 
@@ -46,6 +48,11 @@ class Road:
     ramp_lanes: tuple[int, ...] = ()  # merge: the entry lane and the acceleration lane
     merge_x: float = 0.0  # [m] merge: x where the acceleration lane starts
     merge_end_x: float = 0.0  # [m] merge: x where it ends
+
+    @property
+    def code(self) -> int:
+        """``kind`` as the integer the compiled kernels take."""
+        return KIND_CODE[self.kind]
 
     @property
     def n(self) -> int:

@@ -237,7 +237,6 @@ class DrivingWorld:
     ) -> None:
         """All substeps of a policy step in the numba kernel (same model as ``_substep``)."""
         r, p = self.road, self.params
-        kind = {"highway": 0, "merge": 1, "intersection": 2}[r.kind]
         acc_lane = r.ramp_lanes[1] if r.ramp_lanes else -1
         crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
         run = kernels.substeps_parallel if self.n >= PARALLEL_FROM else kernels.substeps
@@ -246,7 +245,7 @@ class DrivingWorld:
             self.prev_lane, self.cooldown, self.crashed, self.v0, self.time_gap, self.a_max,
             self.b_comf, self.s0, self.politeness, self.threshold, self.gap_accept,
             r.origin, r.direction, r.length, r.left, r.right, r.next, r.change_from, crosses,
-            kind, acc_lane, r.box_in, r.box_out, r.n_lanes, r.width,
+            r.code, acc_lane, r.box_in, r.box_out, r.n_lanes, r.width,
             np.asarray(cmd.meta, dtype=np.int64), np.asarray(cmd.accel, dtype=float),
             np.asarray(cmd.steer, dtype=float), self.target_speed, self.t,
             p.ego_driver == "agent", p.substeps, sub_from, sub_to, self.dt,
