@@ -1,4 +1,4 @@
-"""The command line: ``demo`` end to end on a tiny budget, ``envs``, and bad input."""
+"""The command line: ``ppo`` end to end on a tiny budget, ``envs``, and bad input."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ ENV = "rlhf_sandbox/HighwayFast-v0"
 runner = CliRunner()
 
 
-def test_demo_writes_policy_gif_and_summary(tmp_path: Path) -> None:
+def test_ppo_writes_policy_gif_and_summary(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--timesteps", "2048", "--out", str(out), "--seed", "3"])
+    result = runner.invoke(app, ["ppo", "--timesteps", "2048", "--out", str(out), "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "random" in result.output and "PPO" in result.output
     for name in ("policy.pt", "policy.json", "trained.gif", "summary.json"):
@@ -54,7 +54,7 @@ def test_demo_writes_policy_gif_and_summary(tmp_path: Path) -> None:
 
 
 def test_unknown_env_id_is_one_line_and_exit_code_2() -> None:
-    result = runner.invoke(app, ["demo", "--env", "Nope-v0"])
+    result = runner.invoke(app, ["ppo", "--env", "Nope-v0"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
@@ -64,7 +64,7 @@ def test_unknown_env_id_is_one_line_and_exit_code_2() -> None:
 def test_console_entry_reports_bad_input_without_traceback() -> None:
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
     proc = subprocess.run(
-        [sys.executable, "-m", "rlhf_sandbox.cli", "demo", "--env", "Nope-v0"],
+        [sys.executable, "-m", "rlhf_sandbox.cli", "ppo", "--env", "Nope-v0"],
         capture_output=True,
         text=True,
         env=env,

@@ -1,7 +1,8 @@
 """``rlhf-sandbox <command>``: the command line.
 
-Commands: ``demo`` (train PPO, compare with a random policy, write a GIF) and ``envs`` (the
-registered ids). Bad input is one line on stderr, ``Error: ...``, and exit code 2.
+Commands: ``train`` (the RLHF loop), ``demo`` (a short RLHF run with its report), ``ppo``
+(PPO on the env reward, compared with a random policy, with a GIF), ``envs`` (the registered
+ids) and ``arena ...``. Bad input is one line on stderr, ``Error: ...``, and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from rlhf_sandbox.cli_arena import arena_app
+from rlhf_sandbox.cli_train import demo, train
 
 app = typer.Typer(
     name="rlhf-sandbox",
@@ -26,11 +28,13 @@ app = typer.Typer(
 )
 
 app.add_typer(arena_app, name="arena")  # rlhf-sandbox arena train ...
+app.command()(train)
+app.command()(demo)
 
-# Timesteps of `demo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
+# Timesteps of `ppo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
 # HighwayFast-v0, 16 envs, torch on one thread, runs at ~1,600-1,800 env steps/s on an idle
 # machine (~600 when other jobs share the cores).
-DEMO_TIMESTEPS = 262_144  # 256 rollouts of 16 envs x 64 steps
+PPO_TIMESTEPS = 262_144  # 256 rollouts of 16 envs x 64 steps
 EVAL_EPISODES = 20
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes are seeded apart from the training slots
 
@@ -56,12 +60,12 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 @app.command()
-def demo(
+def ppo(
     timesteps: Annotated[
         int, typer.Option(min=1, help="PPO env steps (all envs counted); ~3 min on 2 cores")
-    ] = DEMO_TIMESTEPS,
+    ] = PPO_TIMESTEPS,
     out: Annotated[Path, typer.Option(help="folder for the policy, the GIF and summary.json")] = (
-        Path("runs/demo")
+        Path("runs/ppo")
     ),
     seed: Annotated[int, typer.Option(min=0, help="seed of training and evaluation")] = 0,
     env: Annotated[str, typer.Option(help="Gymnasium id to train on")] = (
@@ -89,7 +93,7 @@ def demo(
     console = Console()
     settings = PPOSettings(seed=seed)
     console.print(
-        f"[bold]demo[/]: PPO on [cyan]{env}[/] for {timesteps:,} steps "
+        f"[bold]ppo[/]: PPO on [cyan]{env}[/] for {timesteps:,} steps "
         f"({settings.n_envs} envs, seed {seed}) -> {out}/"
     )
     t0 = time.perf_counter()

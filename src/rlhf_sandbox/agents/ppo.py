@@ -23,6 +23,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
@@ -31,6 +32,7 @@ from rlhf_sandbox.envs.core import CoreVectorEnv
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
 
 FORMAT = "rlhf_sandbox.ppo_policy/1"
+ALGOS = ("ppo", "trpo")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class PPOSettings:
     """discount; highway-env's PPO example uses 0.8 (1 Hz decisions, short horizon)"""
     net_arch: tuple[int, ...] = (256, 256)
     """hidden layers of the policy and of the value network (separate, tanh)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    ent_coef: float = 0.0
+    """entropy bonus coefficient"""
+    clip_range: float = 0.2
+    """PPO clipping range"""
+    algo: str = "ppo"
+    """ppo (stable-baselines3) or trpo (sb3-contrib; ignores batch-size-free fields it lacks)"""
     seed: int = 0
     """seed of the network, the sampler and the envs (slot i gets seed + i)"""
     device: str = "cpu"
@@ -64,6 +74,12 @@ class PPOSettings:
             raise ValueError(f"PPOSettings.gamma must be in (0, 1], got {self.gamma}")
         if self.learning_rate <= 0:
             raise ValueError(f"PPOSettings.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"PPOSettings.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.ent_coef < 0 or self.clip_range <= 0:
+            raise ValueError("PPOSettings.ent_coef must be >= 0 and clip_range > 0")
+        if self.algo not in ALGOS:
+            raise ValueError(f"PPOSettings.algo must be one of {ALGOS}, got {self.algo!r}")
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -135,6 +151,12 @@ class RichProgress(BaseCallback):
         self._task = self._progress.add_task(self.description, total=self.total, rate=0.0)
         self._t0 = time.perf_counter()
 
+    def describe(self, text: str) -> None:
+        """Replace the bar's description (a live status line)."""
+        self.description = text
+        if self._progress is not None:
+            self._progress.update(self._task, description=text)
+
     def _on_step(self) -> bool:
         done = self.num_timesteps - self._start
         rate = done / max(time.perf_counter() - self._t0, 1e-9)
@@ -146,31 +168,49 @@ class RichProgress(BaseCallback):
             self._progress.stop()
 
 
+def make_model(
+    env: VecEnv, s: PPOSettings, tensorboard_log: str | None = None
+) -> OnPolicyAlgorithm:
+    """The SB3 algorithm of ``s.algo`` on ``env`` with the settings ``s``."""
+    common: dict[str, Any] = dict(
+        n_steps=s.n_steps,
+        batch_size=s.batch_size,
+        learning_rate=s.learning_rate,
+        gamma=s.gamma,
+        gae_lambda=s.gae_lambda,
+        policy_kwargs={"net_arch": list(s.net_arch)},
+        seed=s.seed,
+        device=s.device,
+        tensorboard_log=tensorboard_log,
+        verbose=0,
+    )
+    if s.algo == "trpo":
+        from sb3_contrib import TRPO
+
+        return TRPO("MlpPolicy", env, **common)
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_epochs=s.n_epochs,
+        ent_coef=s.ent_coef,
+        clip_range=s.clip_range,
+        **common,
+    )
+
+
 def train_ppo(
     env_id: str,
     timesteps: int,
     settings: PPOSettings = PPOSettings(),  # frozen: a shared default is safe
     progress: bool = True,
     **env_kwargs: Any,
-) -> PPO:
+) -> OnPolicyAlgorithm:
     """Train SB3 PPO on ``env_id`` for ``timesteps`` env steps (all copies counted)."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     s = settings
     env = make_vec_env(env_id, s.n_envs, s.seed, **env_kwargs)
-    model = PPO(
-        "MlpPolicy",
-        env,
-        n_steps=s.n_steps,
-        batch_size=s.batch_size,
-        n_epochs=s.n_epochs,
-        learning_rate=s.learning_rate,
-        gamma=s.gamma,
-        policy_kwargs={"net_arch": list(s.net_arch)},
-        seed=s.seed,
-        device=s.device,
-        verbose=0,
-    )
+    model = make_model(env, s)
     callback = RichProgress(timesteps) if progress else None
     model.learn(total_timesteps=timesteps, callback=callback)
     env.close()
@@ -223,7 +263,7 @@ def json_path(path: str | Path) -> Path:
 
 
 def save_policy(
-    model: PPO, path: str | Path, settings: PPOSettings | None = None, **extra: Any
+    model: OnPolicyAlgorithm, path: str | Path, settings: PPOSettings | None = None, **extra: Any
 ) -> Path:
     """Write ``model.policy``'s weights to ``path`` and its settings to ``path.json``.
 

@@ -90,6 +90,7 @@ def evaluate(
     episodes: int = 20,
     seed: int = 0,
     n_envs: int = 16,
+    observer: StepObserver | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
     """Run ``episodes`` episodes on ``gymnasium.make_vec(env_id, n_envs)``; episode k is seeded
@@ -97,6 +98,9 @@ def evaluate(
     same episodes. A slot that finishes is reset with the next episode's seed; slots with no
     episode left keep stepping and are ignored. Ids that are not ours run on a
     ``SyncVectorEnv``.
+
+    ``observer(obs, actions, reward, info, episode)`` sees every step (before it), with
+    ``episode[i]`` the episode index slot i is playing (-1: none left; ignore that slot).
     """
     check_env_id(env_id)
     if episodes < 1 or n_envs < 1:
@@ -119,7 +123,10 @@ def evaluate(
         obs, _ = venv.reset(seed=first)  # type: ignore[arg-type]
         while np.any(episode >= 0):
             actions = np.asarray(policy_fn(obs))
-            obs, reward, term, trunc, _ = venv.step(actions)
+            prev_obs = obs
+            obs, reward, term, trunc, info = venv.step(actions)
+            if observer is not None:
+                observer(prev_obs, actions, reward, info, episode.copy())
             active = episode >= 0
             ret[active] += reward[active]
             length[active] += 1
@@ -144,6 +151,17 @@ def evaluate(
     finally:
         venv.close()
     return EvalResult(float(returns.mean()), float(returns.std()), returns, lengths, terminated)
+
+
+class StepObserver(Protocol):
+    def __call__(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        reward: np.ndarray,
+        info: dict[str, Any],
+        episode: np.ndarray,
+    ) -> None: ...
 
 
 def random_policy(action_space: gym.Space[Any], seed: int = 0) -> PolicyFn:

@@ -34,6 +34,8 @@ class ArenaAgentsCore(BatchedCore):
         self.single_observation_space = self.batch.observation_space
         self.single_action_space = self.batch.action_space
         self.metadata = {"render_fps": 10}
+        self.policy_hz = 1.0 / config.dt
+        self._world_of_slot = np.arange(self.num_envs) // self.m
 
     def _reset(self, mask: np.ndarray) -> None:
         worlds = np.asarray(mask.reshape(-1, self.m).any(axis=1))
@@ -62,6 +64,10 @@ class ArenaAgentsCore(BatchedCore):
 
     def render_slot(self, slot: int, width: int, height: int) -> np.ndarray:
         return self.batch.render(slot // self.m, width, height)
+
+    def slot_states(self) -> dict[str, np.ndarray]:
+        """The world state of each slot's world (a world's M slots share it)."""
+        return {k: v[self._world_of_slot] for k, v in self.batch.world.get_state().items()}
 
 
 class ArenaSingleCore(ArenaAgentsCore):

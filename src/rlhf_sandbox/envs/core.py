@@ -110,6 +110,20 @@ class BatchedCore(ABC):
             return a
         raise TypeError(f"unsupported action space {space}")
 
+    # ----------------------------------------------------------- clips (optional)
+    policy_hz: float = 1.0  # policy decisions per second
+
+    def slot_states(self) -> dict[str, np.ndarray] | None:
+        """Every slot's world state now, arrays with a leading ``[N]`` axis; ``None`` when
+        the core has no state to store (clips then need frames)."""
+        return None
+
+    def replay(self, state: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
+        """One slot's states at the simulation rate, ``[T * substeps + 1, ...]``, re-simulated
+        from its state before ``actions`` ``[T, ...]``. Cores whose policy step is one
+        simulation step need not override it (clips then keep the policy-rate states)."""
+        raise NotImplementedError
+
     def close(self) -> None:  # noqa: B027  (optional hook: most cores hold nothing)
         """Release resources (drawing surfaces); the default holds none."""
 

@@ -49,6 +49,8 @@ class DrivingCore(BatchedCore):
         else:
             self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.last_action = np.zeros((num_envs, ACTION_SLOTS))
+        self.policy_hz = float(config.policy_hz)
+        self._replayer: DrivingCore | None = None
 
     def _reset(self, mask: np.ndarray) -> None:
         self.world.reset(mask, self.seeds)
@@ -100,6 +102,23 @@ class DrivingCore(BatchedCore):
             frames.append(draw.render(w.road, vehicles, width, height, c.scaling))
         frames.append(self.render_slot(slot, width, height))
         return frames
+
+    def slot_states(self) -> dict[str, np.ndarray]:
+        return self.world.get_state()
+
+    def replay(self, state: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
+        """States at the simulation rate ``[T * substeps + 1, ...]`` from one slot's state."""
+        if self._replayer is None:
+            self._replayer = DrivingCore(self.config, 1)
+            self._replayer.world.record_substeps = True
+        sim = self._replayer
+        sim.world.set_state({k: np.asarray(v)[None] for k, v in state.items()})
+        out = [sim.world.get_state()]
+        for a in actions:
+            sim.world.step(sim.command(np.asarray(a)[None]))
+            out += sim.world.substep_states
+            out.append(sim.world.get_state())
+        return {k: np.concatenate([s[k] for s in out]) for k in out[0]}
 
     def render_slot(self, slot: int, width: int, height: int) -> np.ndarray:
         c = self.config

@@ -5,7 +5,7 @@ This is the one place that converts between our cores and SB3's 4-tuple ``VecEnv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,9 @@ class CoreVecEnv(VecEnv):
         super().__init__(core.num_envs, core.single_observation_space, core.single_action_space)
         self._actions: np.ndarray | None = None
         self._started = False
+        # Called with the done mask after a step and before those slots are reset: the one
+        # moment a slot's terminal world state can be read (clip recording).
+        self.episode_end_hooks: list[Callable[[np.ndarray], None]] = []
 
     def reset(self) -> np.ndarray:
         n = self.num_envs
@@ -49,6 +52,8 @@ class CoreVecEnv(VecEnv):
         done = r.terminated | r.truncated
         infos = [slot_view(r.info, i) for i in range(self.num_envs)]
         if done.any():
+            for hook in self.episode_end_hooks:
+                hook(done)
             idx = np.flatnonzero(done)
             for i in idx:
                 infos[i]["terminal_observation"] = obs[i].copy()

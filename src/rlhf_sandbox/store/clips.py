@@ -3,7 +3,8 @@
 A :class:`Clip` holds a segment's policy-rate arrays (``obs``, ``actions``, ``rewards``,
 ``features``, T steps) and, for replay, EITHER the world ``states`` at the simulation
 rate (S = T * substeps + 1 entries, for exact re-rendering by our own worlds) OR
-rendered ``frames`` (S RGB images, for envs that are not ours).
+rendered ``frames`` (S RGB images, for envs that are not ours). A clip of a foreign env
+recorded without frames has neither: synthetic teachers need no pictures.
 
 :class:`ClipStore` writes clips in chunks: one compressed ``.npz`` per :meth:`ClipStore.add`
 call, written atomically, then one database row per clip. Files are read with
@@ -115,8 +116,12 @@ class Clip:
                     f"Clip.features[{k!r}]: expected float32 [{t}], got {a.dtype} {a.shape}"
                 )
 
-        if (self.states is None) == (self.frames is None):
-            raise ValueError("Clip.states / Clip.frames: give exactly one of them")
+        if self.states is not None and self.frames is not None:
+            raise ValueError("Clip.states / Clip.frames: give at most one of them")
+        if self.states is None and self.frames is None:  # no replay: synthetic teachers only
+            if not math.isclose(self.fps, self.policy_hz, rel_tol=1e-6):
+                raise ValueError(f"Clip.fps: {self.fps} != policy_hz {self.policy_hz}")
+            return
         if self.states is not None:
             if not isinstance(self.states, Mapping) or not self.states:
                 raise ValueError("Clip.states: expected a non-empty dict name -> array")
@@ -152,6 +157,8 @@ class Clip:
     @property
     def substeps(self) -> int:
         """Simulation states per policy step (``states``/``frames`` has T * substeps + 1)."""
+        if self.states is None and self.frames is None:
+            return 1
         n = self.frames.shape[0] if self.frames is not None else _first(self.states).shape[0]
         return (int(n) - 1) // self.T
 

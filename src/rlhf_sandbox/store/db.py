@@ -191,6 +191,7 @@ class PreferenceDB:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
             str(self.path), timeout=timeout_s, isolation_level=None
         )  # one PreferenceDB per thread (sqlite3 refuses use from another thread)
@@ -320,6 +321,21 @@ class PreferenceDB:
             raise KeyError(f"unknown query id {query_id!r}")
         return _row(QueryRow, (), r)
 
+    def queries(self, run: str | None = None) -> list[QueryRow]:
+        """Every query (of ``run``), oldest first."""
+        sql, args = "SELECT * FROM queries", tuple[str, ...]()
+        if run is not None:
+            sql, args = sql + " WHERE run = ?", (run,)
+        return [_row(QueryRow, (), r) for r in self._conn.execute(sql + " ORDER BY rowid", args)]
+
+    def label_count(self, run: str) -> int:
+        """How many labels the queries of ``run`` have."""
+        r = self._conn.execute(
+            "SELECT COUNT(*) FROM labels l JOIN queries q ON l.query = q.id WHERE q.run = ?",
+            (run,),
+        ).fetchone()
+        return int(r[0])
+
     def pending_queries(self, run: str, rater: str, limit: int = 10) -> list[QueryRow]:
         """Queries of ``run`` that ``rater`` has not labelled and that still want raters."""
         rows = self._conn.execute(
@@ -432,6 +448,13 @@ class PreferenceDB:
             "SELECT * FROM reward_models WHERE run = ? ORDER BY version DESC LIMIT 1", (run,)
         ).fetchone()
         return None if r is None else _row(RewardModelRow, ("metrics",), r)
+
+    def reward_models(self, run: str) -> list[RewardModelRow]:
+        """Every reward-model version of ``run``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM reward_models WHERE run = ? ORDER BY version", (run,)
+        )
+        return [_row(RewardModelRow, ("metrics",), r) for r in rows]
 
     # ---- export / import --------------------------------------------------------------
 

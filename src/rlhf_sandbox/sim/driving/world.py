@@ -39,7 +39,8 @@ PARALLEL_FROM = 64  # copies from which the compiled substeps use all of numba's
 _RECYCLE = 17  # rng stream
 
 
-def _road(params: WorldParams) -> roads.Road:
+def road_of(params: WorldParams) -> roads.Road:
+    """The road a world with these parameters drives on."""
     if params.road == "highway":
         return roads.highway(params.lanes)
     if params.road == "merge":
@@ -96,7 +97,7 @@ class DrivingWorld:
         if params.sim_hz % params.policy_hz:
             raise ValueError("sim_hz must be a multiple of policy_hz")
         self.params = params
-        self.road = _road(params)
+        self.road = road_of(params)
         self.n = n_copies
         self.v = params.n_vehicles
         self.dt = 1.0 / params.sim_hz

@@ -1,0 +1,97 @@
+"""From what the store holds to what the reward model trains on.
+
+Pairwise labels become pairs directly: ``left`` / ``right`` / ``equal`` give a target
+P(left preferred) of 1 / 0 / 0.5, oriented by the clip that was shown on the left;
+``cant_tell`` is a skip and trains nothing. Ratings (1 to 5) given with pairwise labels
+become pairs between clips rated differently (the higher-rated preferred). Clips whose
+length differs from the run's segment length are left out (counted in ``skipped``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rlhf_sandbox.agents.reward_model import PreferenceBatch
+from rlhf_sandbox.store.db import PreferenceDB
+
+CHOICE_TARGET = {"left": 1.0, "right": 0.0, "equal": 0.5}  # P(shown-left preferred)
+
+ClipArrays = Callable[[str], tuple[np.ndarray, np.ndarray]]  # clip id -> (obs [T], act [T])
+
+
+@dataclass
+class FeedbackCounts:
+    """How many labels of each kind the batch was built from."""
+
+    choices: Counter[str] = field(default_factory=Counter)
+    raters: Counter[str] = field(default_factory=Counter)
+    rating_pairs: int = 0
+    skipped: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "choices": dict(self.choices),
+            "raters": dict(self.raters),
+            "rating_pairs": self.rating_pairs,
+            "skipped": self.skipped,
+        }
+
+
+def preference_batch(
+    db: PreferenceDB, run: str, arrays: ClipArrays, length: int
+) -> tuple[PreferenceBatch | None, FeedbackCounts]:
+    """Every usable label of ``run`` as a :class:`PreferenceBatch` (``None`` if none)."""
+    queries = {q.id: q for q in db.queries(run)}
+    counts = FeedbackCounts()
+    pairs: list[tuple[str, str, float]] = []
+    ratings: dict[str, list[int]] = {}
+    for label in db.labels(run):
+        q = queries[label.query]
+        counts.choices[label.choice] += 1
+        counts.raters[label.rater] += 1
+        if label.rating is not None:
+            ratings.setdefault(label.shown_left, []).append(label.rating)
+        if label.choice not in CHOICE_TARGET:
+            continue
+        target = CHOICE_TARGET[label.choice]
+        if label.shown_left != q.left_clip:
+            target = 1.0 - target
+        pairs.append((q.left_clip, q.right_clip, target))
+    rated = sorted(ratings.items(), key=lambda kv: float(np.mean(kv[1])))
+    for (lo, lo_r), (hi, hi_r) in itertools.pairwise(rated):
+        if np.mean(hi_r) > np.mean(lo_r):
+            pairs.append((hi, lo, 1.0))
+            counts.rating_pairs += 1
+    return _stack(pairs, arrays, length, counts), counts
+
+
+def _stack(
+    pairs: list[tuple[str, str, float]], arrays: ClipArrays, length: int, counts: FeedbackCounts
+) -> PreferenceBatch | None:
+    ol, al, orr, ar, tgt = [], [], [], [], []
+    for left, right, target in pairs:
+        lo, la = arrays(left)
+        ro, ra = arrays(right)
+        if len(lo) != length or len(ro) != length:
+            counts.skipped += 1
+            continue
+        ol.append(lo)
+        al.append(la)
+        orr.append(ro)
+        ar.append(ra)
+        tgt.append(target)
+    if not tgt:
+        return None
+    return PreferenceBatch(
+        obs_left=np.stack(ol).astype(np.float32),
+        act_left=np.stack(al),
+        obs_right=np.stack(orr).astype(np.float32),
+        act_right=np.stack(ar),
+        target=np.asarray(tgt, dtype=np.float32),
+        weight=np.ones(len(tgt), dtype=np.float32),
+    )

@@ -1,0 +1,320 @@
+"""The RLHF loop: PPO on a learned reward, with queries cut from its own rollouts.
+
+Each rollout end (an SB3 callback) does, in order:
+
+1. ask: pick the schedule's number of pairs among the rollout's segments (query
+   selection), store their clips and the queries; a synthetic teacher answers at once;
+2. wait (human teacher only): at most ``human_wait_s`` for ``human_min_labels`` new labels;
+3. fit: if labels arrived, retrain the reward ensemble on all of them, save the version,
+   hand it to the ``LearnedReward`` wrapper, and relabel the rollout just collected so
+   PPO's update uses the new reward;
+4. checkpoint: policy, optimiser, reward model and loop state (state dicts and JSON).
+
+The trainer never blocks on people: with no labels it keeps training on the current model.
+Files under ``out``: ``settings.json``, ``store/`` (``prefs.sqlite`` + clip chunks),
+``reward_models/vN.pt``, ``checkpoint/``, ``tb/`` (TensorBoard), ``policy.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from rlhf_sandbox.agents.feedback import preference_batch
+from rlhf_sandbox.agents.learned_reward import LearnedReward
+from rlhf_sandbox.agents.oracles import Oracle, get_oracle
+from rlhf_sandbox.agents.ppo import RichProgress, make_model, make_vec_env, save_policy
+from rlhf_sandbox.agents.queries import select_pairs
+from rlhf_sandbox.agents.raters import SyntheticRater, rater_config
+from rlhf_sandbox.agents.record import ClipSource, RecordClips, core_of
+from rlhf_sandbox.agents.reward_model import RewardEnsemble
+from rlhf_sandbox.agents.rlhf_settings import RLHFSettings, label_schedule
+from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.agents.teachers import HUMAN, check_teacher
+from rlhf_sandbox.config import config_to_dict
+from rlhf_sandbox.store.clips import ClipStore
+from rlhf_sandbox.store.db import PreferenceDB
+
+RUN = "main"  # the run name inside a run folder's own database
+
+
+@dataclass
+class LoopState:
+    """What a resumed run needs beyond the networks (``checkpoint/loop.json``)."""
+
+    iteration: int = 0
+    num_timesteps: int = 0
+    labels_asked: int = 0
+    labels_used: int = 0  # labels in the store at the last fit
+    model_version: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per fit
+    rng: dict[str, Any] = field(default_factory=dict)  # query selection's generator state
+    rater_rng: dict[str, Any] = field(default_factory=dict)  # the synthetic rater's
+    done: bool = False
+
+
+class RLHFLoop:
+    """One run folder: builds envs, store and learners, trains, checkpoints, resumes."""
+
+    def __init__(
+        self, settings: RLHFSettings | None, out: str | Path, *, resume: bool = False
+    ) -> None:
+        """A new run of ``settings`` in ``out``, or (``resume``) the run already there."""
+        self.out = Path(out)
+        saved = self.out / "settings.json"
+        if resume:
+            if not (self.out / "checkpoint" / "loop.json").exists():
+                raise FileNotFoundError(f"{self.out}: no checkpoint to resume from")
+            settings = RLHFSettings.from_json(json.loads(saved.read_text()))
+        elif settings is None:
+            raise ValueError("settings are needed to start a run")
+        elif (self.out / "checkpoint").exists():
+            raise FileExistsError(f"{self.out} holds a run already; resume it or pick a new folder")
+        self.s = s = settings
+        check_teacher(s.teacher, s.env_id)
+        if not resume:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with atomic_path(saved) as tmp:
+                tmp.write_text(json.dumps(s.to_json(), indent=2) + "\n")
+        self.db = PreferenceDB(self.out / "store" / "prefs.sqlite")
+        self.clips = ClipStore(self.out / "store", self.db)
+        self.db.add_run(RUN, s.to_json())
+        self.schedule = label_schedule(s)
+        self.state = LoopState()
+        self.rng = np.random.default_rng(s.seed)
+        self.oracle: Oracle | None = None if s.teacher == HUMAN else get_oracle(s.teacher)
+        self.rater: SyntheticRater | None = None
+        if self.oracle is not None:
+            self.rater = SyntheticRater(rater_config(s.rater, **s.rater_overrides), s.seed)
+        self.venv, self.recorder, self.learned = self._envs()
+        self.source = self._source()
+        self.T = max(1, round(s.clip_seconds * self.source.policy_hz))
+        self.model = RewardEnsemble(
+            self.venv.observation_space, self.venv.action_space, s.reward_model
+        )
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(self.out / "tb"))
+        if resume:
+            self._restore()
+
+    # ------------------------------------------------------------------ set-up
+    def _envs(self) -> tuple[VecEnv, RecordClips, LearnedReward]:
+        s = self.s
+        kw = dict(s.env_kwargs)
+        base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **kw)
+        frames = s.teacher == HUMAN and core_of(base) is None
+        if frames:  # a person must see the clips of a foreign env
+            base.close()
+            base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, render_mode="rgb_array", **kw)
+        recorder = RecordClips(base, capacity=s.ppo.n_steps, frames=frames)
+        learned = LearnedReward(recorder)
+        return learned, recorder, learned
+
+    def _source(self) -> ClipSource:
+        base = core_of(self.venv)
+        if base is not None:
+            core: Any = base.core
+            return ClipSource(RUN, self.s.env_id, config_to_dict(core.config), core.policy_hz)
+        meta = self.venv.get_attr("metadata")[0] or {}
+        hz = float(meta.get("render_fps") or 30)
+        return ClipSource(RUN, self.s.env_id, dict(self.s.env_kwargs), hz)
+
+    # ------------------------------------------------------------------ training
+    def train(self, progress: bool = True) -> LoopState:
+        """Train until the step budget; returns the final loop state."""
+        remaining = self.s.timesteps - self.algo.num_timesteps
+        callbacks: list[BaseCallback] = [_LoopCallback(self)]
+        self.progress: RichProgress | None = None
+        if progress:
+            self.progress = RichProgress(max(remaining, 0), "rlhf")
+            callbacks.append(self.progress)
+        if remaining > 0:
+            self.algo.learn(
+                total_timesteps=remaining,
+                callback=CallbackList(callbacks),
+                reset_num_timesteps=self.state.iteration == 0,
+                tb_log_name="rlhf",
+            )
+        self.state.done = True
+        self.state.num_timesteps = int(self.algo.num_timesteps)
+        self._checkpoint()
+        save_policy(self.algo, self.out / "policy.pt", self.s.ppo, env_id=self.s.env_id)
+        if self.model.version > 0:
+            self.model.save(self.out / "reward_model.pt")
+        return self.state
+
+    def close(self) -> None:
+        self.venv.close()
+        self.db.close()
+
+    def on_rollout_end(self, emitted: np.ndarray, locals_: dict[str, Any]) -> None:
+        st = self.state
+        n = int(self.schedule[st.iteration]) if st.iteration < len(self.schedule) else 0
+        n = min(n, self.s.labels - st.labels_asked)
+        if n > 0:
+            self._ask(n)
+        if self.oracle is None:
+            self._wait_for_labels()
+        if self.db.label_count(RUN) > st.labels_used and self._fit():
+            self._relabel(emitted, locals_)
+        st.iteration += 1
+        st.num_timesteps = int(self.algo.num_timesteps)
+        self._checkpoint()
+        if self.progress is not None:
+            acc = st.history[-1]["heldout_accuracy"] if st.history else float("nan")
+            self.progress.describe(
+                f"rlhf · labels {self.db.label_count(RUN)}/{self.s.labels}"
+                f" · reward model v{st.model_version} acc {acc:.2f}"
+            )
+
+    # ------------------------------------------------------------------ steps
+    def _ask(self, n: int) -> None:
+        rec, T = self.recorder, self.T
+        seg = rec.segments(T)
+        m = len(seg.slot)
+        if m < 2:
+            return
+        obs, act = rec.segment_arrays(seg, T)
+        returns = self.model.segment_returns(obs, act) if self.model.version > 0 else None
+        pairs = select_pairs(self.s.query_method, n, m, self.rng, returns, self.s.oversample)
+        used = np.unique(np.concatenate([pairs.left, pairs.right]))
+        clips = {
+            int(j): rec.clip(int(seg.slot[j]), int(seg.start[j]), T, self.source) for j in used
+        }
+        self.clips.add(list(clips.values()))
+        for j, c in clips.items():
+            self._arrays[c.id] = (obs[j], act[j])
+        method = self.s.query_method if returns is not None else "random"
+        qids = [
+            self.db.add_query(
+                RUN,
+                clips[int(a)].id,
+                clips[int(b)].id,
+                method,
+                None if np.isnan(sc) else float(sc),
+                self.s.raters_per_query,
+            )
+            for a, b, sc in zip(pairs.left, pairs.right, pairs.score, strict=True)
+        ]
+        self.state.labels_asked += n
+        if self.oracle is not None and self.rater is not None:
+            feats, env_r = rec.segment_features(seg, T)
+            r = self.oracle(feats, env_r.astype(np.float64))  # [M, T]
+            choices = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
+            name = f"{self.s.teacher}:{self.s.rater}"
+            for qid, choice in zip(qids, choices, strict=True):
+                self.db.add_label(qid, name, str(choice))
+
+    def _wait_for_labels(self) -> None:
+        deadline = time.monotonic() + self.s.human_wait_s
+        want = self.state.labels_used + self.s.human_min_labels
+        while time.monotonic() < deadline and self.db.label_count(RUN) < want:
+            time.sleep(0.2)
+
+    def _clip_arrays(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
+        if clip_id not in self._arrays:
+            c = self.clips.get(clip_id)
+            self._arrays[clip_id] = (c.obs, c.actions)
+        return self._arrays[clip_id]
+
+    def _fit(self) -> bool:
+        st = self.state
+        st.labels_used = self.db.label_count(RUN)
+        batch, counts = preference_batch(self.db, RUN, self._clip_arrays, self.T)
+        if batch is None:
+            return False
+        report = self.model.fit(batch)
+        st.model_version = self.model.version
+        path = self.out / "reward_models" / f"v{st.model_version}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model.save(path)
+        metrics = {**report.to_json(), "labels": counts.to_json()}
+        self.db.add_reward_model(RUN, str(path.relative_to(self.out)), metrics)
+        self.learned.model = self.model
+        st.history.append(
+            {
+                "version": st.model_version,
+                "timesteps": int(self.algo.num_timesteps),
+                "labels": st.labels_used,
+                **report.to_json(),
+            }
+        )
+        for k in ("heldout_accuracy", "train_accuracy", "heldout_loss"):
+            self.algo.logger.record(f"reward_model/{k}", float(getattr(report, k)))
+        self.algo.logger.record("reward_model/labels", st.labels_used)
+        return True
+
+    def _relabel(self, emitted: np.ndarray, locals_: dict[str, Any]) -> None:
+        """Give the rollout just collected the new model's rewards (keeping SB3's bootstrap
+        terms for time-outs) and recompute returns and advantages."""
+        buf: Any = self.algo.rollout_buffer
+        rec = self.recorder
+        idx = rec.order()[-buf.buffer_size :]
+        if len(idx) != buf.buffer_size or emitted.shape != buf.rewards.shape:
+            return
+        obs, act = rec.obs[idx], rec.actions[idx]
+        flat = self.model.predict(
+            obs.reshape(-1, *obs.shape[2:]), act.reshape(-1, *act.shape[2:])
+        ).reshape(buf.rewards.shape)
+        buf.rewards[:] = buf.rewards - emitted + flat
+        buf.compute_returns_and_advantage(last_values=locals_["values"], dones=locals_["dones"])
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> None:
+        ck = self.out / "checkpoint"
+        ck.mkdir(parents=True, exist_ok=True)
+        save_policy(self.algo, ck / "policy.pt", self.s.ppo, env_id=self.s.env_id)
+        with atomic_path(ck / "optimizer.pt") as tmp:
+            torch.save(self.algo.policy.optimizer.state_dict(), tmp)
+        if self.model.version > 0:
+            self.model.save(ck / "reward_model.pt")
+        self.state.rng = dict(self.rng.bit_generator.state)
+        if self.rater is not None:
+            self.state.rater_rng = dict(self.rater.rng.bit_generator.state)
+        with atomic_path(ck / "loop.json") as tmp:
+            tmp.write_text(json.dumps(self.state.__dict__, indent=1, default=float) + "\n")
+
+    def _restore(self) -> None:
+        ck = self.out / "checkpoint"
+        self.state = LoopState(**json.loads((ck / "loop.json").read_text()))
+        self.rng.bit_generator.state = self.state.rng
+        if self.rater is not None and self.state.rater_rng:
+            self.rater.rng.bit_generator.state = self.state.rater_rng
+        policy = torch.load(ck / "policy.pt", map_location=self.algo.device, weights_only=True)
+        self.algo.policy.load_state_dict(policy)
+        opt = torch.load(ck / "optimizer.pt", map_location=self.algo.device, weights_only=True)
+        self.algo.policy.optimizer.load_state_dict(opt)
+        self.algo.num_timesteps = self.state.num_timesteps
+        # A kill between asking and checkpointing leaves queries the state does not count.
+        self.state.labels_asked = max(self.state.labels_asked, len(self.db.queries(RUN)))
+        if self.state.model_version > 0:
+            self.model = RewardEnsemble.load(ck / "reward_model.pt", self.s.reward_model.device)
+            self.learned.model = self.model
+
+
+class _LoopCallback(BaseCallback):
+    """Keeps the rewards the wrapper gave during a rollout; runs the loop at its end."""
+
+    def __init__(self, loop: RLHFLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.emitted: list[np.ndarray] = []
+
+    def _on_rollout_start(self) -> None:
+        self.emitted = []
+
+    def _on_step(self) -> bool:
+        self.emitted.append(np.array(self.locals["rewards"], dtype=np.float32))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.loop.on_rollout_end(np.stack(self.emitted), self.locals)

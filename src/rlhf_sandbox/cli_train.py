@@ -1,0 +1,228 @@
+"""``rlhf-sandbox train`` and ``rlhf-sandbox demo``: the RLHF loop from the command line.
+
+``train --env ID --teacher ORACLE[:RATER] --labels N --timesteps N --out runs/NAME``;
+settings may also come from a TOML file (``--config``), whose top-level keys are the fields
+of :class:`~rlhf_sandbox.agents.rlhf_settings.RLHFSettings` with ``[ppo]`` and
+``[reward_model]`` tables; flags given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+# The demo: a short RLHF run on the highway with the courteous oracle (see DEMO_* below).
+DEMO_ENV = "rlhf_sandbox/Highway-v0"
+DEMO_ENV_KWARGS: dict[str, Any] = {"policy_hz": 5, "duration": 20.0, "lanes": 3, "vehicles": 20}
+DEMO_TIMESTEPS = 100_000
+DEMO_LABELS = 400
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _env_kwargs(pairs: list[str]) -> dict[str, Any]:
+    """``["lanes=3", "policy_hz=5"]`` -> ``{"lanes": 3, "policy_hz": 5}`` (TOML values)."""
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env-arg {p!r}: expected KEY=VALUE")
+        try:
+            out[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = value  # a bare word: a string
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def _from_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {path}: malformed TOML ({e})") from None
+
+
+def build_settings(file: dict[str, Any], flags: dict[str, Any]) -> Any:
+    """RLHFSettings from a config file's dict overridden by the flags that were given."""
+    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+
+    d = dict(file)
+    ppo = dict(d.pop("ppo", {}))
+    rm = dict(d.pop("reward_model", {}))
+    for k, v in flags.items():
+        if v is None:
+            continue
+        if k in ("n_envs", "n_steps", "algo"):
+            ppo[k] = v
+        elif k == "device":
+            ppo[k] = rm[k] = v
+        elif k == "seed":
+            ppo[k] = d[k] = v
+        elif k in ("env_kwargs", "rater_overrides"):
+            d[k] = {**d.get(k, {}), **v}
+        else:
+            d[k] = v
+    d["ppo"], d["reward_model"] = ppo, rm
+    if "env_id" not in d:
+        raise ValueError("no env: give --env ID (or env_id in the config file)")
+    return RLHFSettings.from_json(d)
+
+
+def _run(
+    settings: Any, out: Path, resume: bool, report: bool, baseline: bool, episodes: int
+) -> None:
+    import torch
+    from rich.console import Console
+
+    from rlhf_sandbox.agents.report import write_report
+    from rlhf_sandbox.agents.rlhf import RLHFLoop
+
+    torch.set_num_threads(1)
+    console = Console()
+    try:
+        loop = RLHFLoop(settings, out, resume=resume)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    s = loop.s
+    teacher = s.teacher if s.teacher == "human" else f"{s.teacher}:{s.rater}"
+    console.print(
+        f"[bold]train[/]: {s.ppo.algo.upper()} on [cyan]{s.env_id}[/], teacher {teacher},"
+        f" {s.labels} labels, {s.timesteps:,} steps, clips of {loop.T} steps"
+        f" ({s.clip_seconds} s) -> {out}/" + (" (resumed)" if resume else "")
+    )
+    t0 = time.perf_counter()
+    try:
+        state = loop.train(progress=True)
+    finally:
+        loop.close()
+    console.print(
+        f"trained {state.num_timesteps:,} steps in {time.perf_counter() - t0:.0f} s;"
+        f" {state.labels_asked} labels asked, reward model v{state.model_version}"
+    )
+    if report:
+        path = write_report(out, episodes=episodes, baseline=baseline, progress=True)
+        console.print(f"report: {path}")
+
+
+def train(
+    env: Annotated[str | None, typer.Option(help="Gymnasium id to train on")] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="ORACLE[:RATER]: courteous, companion, guard, env or human; "
+            "RATER: perfect, stochastic, mistake, skip, equal, myopic"
+        ),
+    ] = None,
+    labels: Annotated[int | None, typer.Option(min=0, help="labels to ask for in all")] = None,
+    timesteps: Annotated[int | None, typer.Option(min=1, help="env steps in all")] = None,
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/rlhf"),
+    resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of settings")] = None,
+    env_arg: Annotated[
+        list[str] | None, typer.Option(help="env setting KEY=VALUE (repeatable)")
+    ] = None,
+    clip_seconds: Annotated[float | None, typer.Option(help="query clip length [s]")] = None,
+    query: Annotated[
+        str | None, typer.Option(help="query selection: random, disagreement, entropy")
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help="ppo or trpo")] = None,
+    n_envs: Annotated[int | None, typer.Option(min=1, help="envs stepped together")] = None,
+    n_steps: Annotated[int | None, typer.Option(min=1, help="steps per env per rollout")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="seed")] = None,
+    beta: Annotated[float | None, typer.Option(help="rater: Boltzmann rationality")] = None,
+    gamma: Annotated[float | None, typer.Option(help="rater: myopia discount")] = None,
+    eps_mistake: Annotated[float | None, typer.Option(help="rater: mistake rate")] = None,
+    skip: Annotated[float | None, typer.Option(help="rater: skip threshold share")] = None,
+    equal: Annotated[float | None, typer.Option(help="rater: equal threshold share")] = None,
+    human_wait: Annotated[
+        float | None, typer.Option(help="human teacher: longest wait per rollout [s]")
+    ] = None,
+    human_min_labels: Annotated[
+        int | None, typer.Option(help="human teacher: new labels that end a wait")
+    ] = None,
+    report: Annotated[bool, typer.Option(help="write the report at the end")] = True,
+    baseline: Annotated[
+        bool, typer.Option(help="report: also train PPO on the oracle reward (doubles the time)")
+    ] = True,
+    eval_episodes: Annotated[int, typer.Option(min=1, help="report: evaluation episodes")] = 20,
+) -> None:
+    """Train a policy on a reward model learned from a teacher's preferences; write a report."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import rlhf_sandbox  # noqa: F401  (registers the env ids)
+    from rlhf_sandbox.agents.rollout import check_env_id
+    from rlhf_sandbox.agents.teachers import parse_teacher
+
+    flags: dict[str, Any] = dict(
+        env_id=env, labels=labels, timesteps=timesteps, device=device,
+        clip_seconds=clip_seconds, query_method=query, algo=algo, n_envs=n_envs,
+        n_steps=n_steps, seed=seed, human_wait_s=human_wait,
+        human_min_labels=human_min_labels,
+    )  # fmt: skip
+    try:
+        if teacher is not None:
+            flags["teacher"], flags["rater"] = parse_teacher(teacher)
+        overrides = dict(beta=beta, gamma=gamma, eps_mistake=eps_mistake, skip=skip, equal=equal)
+        flags["rater_overrides"] = {k: v for k, v in overrides.items() if v is not None}
+        flags["env_kwargs"] = _env_kwargs(env_arg or [])
+        if resume:
+            settings = None
+        else:
+            settings = build_settings(_from_file(config), flags)
+            check_env_id(settings.env_id)
+            _check_env_kwargs(settings)
+    except (ValueError, TypeError) as e:
+        raise _fail(str(e)) from None
+    _run(settings, out, resume, report, baseline, eval_episodes)
+
+
+def _check_env_kwargs(settings: Any) -> None:
+    """Build the env once so that a bad setting fails here, in one line."""
+    import gymnasium as gym
+
+    try:
+        gym.make(settings.env_id, **settings.env_kwargs).close()
+    except TypeError as e:
+        raise ValueError(f"{settings.env_id}: {e}") from None
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
+    timesteps: Annotated[int, typer.Option(min=1, help="env steps")] = DEMO_TIMESTEPS,
+    labels: Annotated[int, typer.Option(min=0, help="labels")] = DEMO_LABELS,
+    seed: Annotated[int, typer.Option(min=0, help="seed")] = 0,
+) -> None:
+    """A short RLHF run: the highway, the courteous oracle with a perfect rater, a report."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import shutil
+
+    import rlhf_sandbox  # noqa: F401
+    from rlhf_sandbox.agents.ppo import PPOSettings
+    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+
+    if (out / "checkpoint").exists():
+        shutil.rmtree(out)  # the demo always starts afresh
+    s = RLHFSettings(
+        env_id=DEMO_ENV,
+        env_kwargs=DEMO_ENV_KWARGS,
+        teacher="courteous",
+        labels=labels,
+        timesteps=timesteps,
+        seed=seed,
+        ppo=dataclasses.replace(PPOSettings(), seed=seed),
+    )
+    _run(s, out, resume=False, report=True, baseline=True, episodes=20)
