@@ -11,6 +11,10 @@ TORCH=torch==2.13.0 # a CPU wheel on local disk; must go in before anything that
 HIGHWAY_REQS=(highway-env==1.12.1 stable-baselines3==2.9.2)
 ENVPOOL_REQ=envpool==1.2.5 # optional: has HighwayFast-v0 (envpool.highway) since 1.2
 MPE2_REQS=(mpe2==1.1.1)
+# imitation 1.0.1 (PreferenceComparisons peer) resolves to stable-baselines3 2.2.x and gymnasium
+# 0.29.x; both are pinned here so a re-run gets the same set. torch goes in first, as for highway.
+IMITATION_REQS=(imitation==1.0.1 stable-baselines3==2.2.1 gymnasium==0.29.1)
+IMITATION_CHECK="import torch, gymnasium, stable_baselines3, imitation.algorithms.preference_comparisons"
 
 # pip_in VENV ARGS...: a quiet `pip install` in VENV, without the notes this machine's pip config
 # prints about local indexes that lack a package.
@@ -58,6 +62,24 @@ setup_mpe2() {
 	echo "$stamp" >"$venv/.stamp"
 }
 
+setup_imitation() {
+	local venv=$ROOT/imitation
+	local stamp="$TORCH ${IMITATION_REQS[*]}"
+	# A stamped venv whose imports fail (e.g. a half-deleted site-packages) is set up again.
+	if [[ -f $venv/.stamp ]] && ! "$venv/bin/python" -c "$IMITATION_CHECK" 2>/dev/null; then
+		echo "peers: $venv does not import; reinstalling"
+		rm -f "$venv/.stamp"
+	fi
+	fresh_venv "$venv" "$stamp" || return 0
+	if ! { pip_in "$venv" "$TORCH" && pip_in "$venv" "${IMITATION_REQS[@]}" &&
+		"$venv/bin/python" -c "$IMITATION_CHECK"; }; then
+		echo "peers: PEER NOT INSTALLED: imitation (${IMITATION_REQS[*]}) failed to install in $venv"
+		return 0
+	fi
+	echo "$stamp" >"$venv/.stamp"
+}
+
 mkdir -p "$ROOT"
 setup_highway
 setup_mpe2
+setup_imitation

@@ -22,6 +22,7 @@ DEMO_ENV = "rlhf_sandbox/Highway-v0"
 DEMO_ENV_KWARGS: dict[str, Any] = {"policy_hz": 5, "duration": 20.0, "lanes": 3, "vehicles": 20}
 DEMO_TIMESTEPS = 100_000
 DEMO_LABELS = 400
+DEMO_CLIP_SECONDS = 4.0  # 20 decisions: 2 s clips taught the reward model too little
 
 
 def _fail(message: str) -> typer.Exit:
@@ -222,6 +223,7 @@ def demo(
         teacher="courteous",
         labels=labels,
         timesteps=timesteps,
+        clip_seconds=DEMO_CLIP_SECONDS,
         seed=seed,
         ppo=dataclasses.replace(PPOSettings(), seed=seed),
     )

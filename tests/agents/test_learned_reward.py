@@ -39,7 +39,7 @@ def test_learned_reward_one_batched_call_per_step_and_env_reward_kept() -> None:
         np.testing.assert_allclose(reward, prev[:, 0] * 10 + actions, rtol=1e-6)
         assert all("env_reward" in i for i in infos)
         assert not np.allclose([i["env_reward"] for i in infos], reward)
-    assert model.calls == 25 and set(model.batch_sizes) == {4}
+    assert model.calls == 25 and set(model.batch_sizes) == {5}  # 4 envs + the absorbing row
 
 
 def test_oracle_reward_reads_features() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rlhf_sandbox.agents.learned_reward import learned_rewards
 from rlhf_sandbox.agents.oracles import get_oracle
 from rlhf_sandbox.agents.ppo import PPOSettings
 from rlhf_sandbox.agents.reward_model import RewardModelConfig
@@ -59,10 +60,15 @@ def test_synthetic_run_honours_budgets_and_relabels(tmp_path: Path) -> None:
     buf = loop.algo.rollout_buffer
     rec = loop.recorder
     idx = rec.order()[-buf.buffer_size :]
-    pred = loop.model.predict(
-        rec.obs[idx].reshape(-1, rec.obs.shape[-1]), rec.actions[idx].reshape(-1)
+    pred = learned_rewards(
+        loop.model,
+        rec.obs[idx].reshape(-1, rec.obs.shape[-1]),
+        rec.actions[idx].reshape(-1),
+        rec.terminated[idx].reshape(-1),
+        loop.learned.tail,
     ).reshape(buf.rewards.shape)
-    plain = ~rec.done[idx]
+    plain = ~rec.done[idx] | rec.terminated[idx]  # time-outs carry SB3's bootstrap
+    assert rec.terminated[idx].any()
     np.testing.assert_allclose(buf.rewards[plain], pred[plain], rtol=1e-4, atol=1e-5)
     loop.close()
     assert (tmp_path / "run" / "policy.pt").exists()

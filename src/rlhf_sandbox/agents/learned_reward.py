@@ -2,7 +2,8 @@
 
 Both keep the env's own reward in ``info["env_reward"]`` so evaluation and episode
 statistics can still read it. ``LearnedReward`` calls the reward model once per vector
-step on the whole batch (one forward for every env and every ensemble member).
+step on the whole batch (one forward for every env and every ensemble member, plus one row
+for the absorbing state: see :mod:`rlhf_sandbox.agents.absorbing`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
+from rlhf_sandbox.agents.absorbing import absorbing_obs, flagged, tail_factor
 from rlhf_sandbox.agents.oracles import Oracle
 from rlhf_sandbox.agents.record import action_array
 
@@ -43,7 +45,9 @@ class _ReplaceReward(VecEnvWrapper):
     def step_wait(self) -> VecEnvStepReturn:
         obs, env_reward, dones, infos = self.venv.step_wait()
         assert self._obs is not None and self._actions is not None, "reset() first"
-        reward = self.reward(self._obs, self._actions, env_reward, infos)
+        truncated = np.array([bool(i.get("TimeLimit.truncated", False)) for i in infos])
+        terminated = np.asarray(dones, dtype=bool) & ~truncated
+        reward = self.reward(self._obs, self._actions, env_reward, terminated, infos)
         for info, r in zip(infos, env_reward, strict=True):
             info["env_reward"] = float(r)
         self._obs = np.asarray(obs, dtype=np.float32)
@@ -54,28 +58,47 @@ class _ReplaceReward(VecEnvWrapper):
         obs: np.ndarray,
         actions: np.ndarray,
         env_reward: np.ndarray,
+        terminated: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> np.ndarray:
         raise NotImplementedError
 
 
-class LearnedReward(_ReplaceReward):
-    """The reward model's normalised reward; zero until a model is set (``model = ...``)."""
+def learned_rewards(
+    model: RewardFn, obs: np.ndarray, actions: np.ndarray, terminated: np.ndarray, tail: float
+) -> np.ndarray:
+    """Rewards ``[N]`` of steps ``obs [N, ...]``: the model's, plus the absorbing tail
+    ``tail * r_absorbing`` on terminating steps. One model call."""
+    x = flagged(obs)
+    x = np.concatenate([x, absorbing_obs(x.shape[-1])[None]])
+    a = np.concatenate([actions, np.zeros_like(actions[:1])])
+    r = np.asarray(model.predict(x, a), dtype=np.float32)
+    return r[:-1] + np.asarray(terminated, np.float32) * np.float32(tail * r[-1])
 
-    def __init__(self, venv: VecEnv, model: RewardFn | None = None) -> None:
+
+class LearnedReward(_ReplaceReward):
+    """The reward model's normalised reward; zero until a model is set (``model = ...``).
+
+    ``gamma`` is the policy learner's discount: a terminating step also earns the
+    discounted absorbing tail, ``gamma / (1 - gamma)`` times the absorbing reward.
+    """
+
+    def __init__(self, venv: VecEnv, model: RewardFn | None = None, gamma: float = 0.99) -> None:
         super().__init__(venv)
         self.model = model
+        self.tail = tail_factor(gamma)
 
     def reward(
         self,
         obs: np.ndarray,
         actions: np.ndarray,
         env_reward: np.ndarray,
+        terminated: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> np.ndarray:
         if self.model is None:
             return np.zeros(self.num_envs, dtype=np.float32)
-        return np.asarray(self.model.predict(obs, actions), dtype=np.float32)
+        return learned_rewards(self.model, obs, actions, terminated, self.tail)
 
 
 class OracleReward(_ReplaceReward):
@@ -90,6 +113,7 @@ class OracleReward(_ReplaceReward):
         obs: np.ndarray,
         actions: np.ndarray,
         env_reward: np.ndarray,
+        terminated: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> np.ndarray:
         feats = {

@@ -23,6 +23,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
+from rlhf_sandbox.agents.absorbing import absorbing_obs, flagged
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
 from rlhf_sandbox.store.clips import Clip
 
@@ -51,10 +52,13 @@ def action_array(space: gym.Space[Any], actions: np.ndarray) -> np.ndarray:
 
 
 class Segments(NamedTuple):
-    """Candidate segments: ``slot`` and ``start`` (ring index of the first step), int ``[M]``."""
+    """Candidate segments, int ``[M]`` each: ``slot``, ``start`` (ring index of the first
+    step) and ``real`` (steps of the episode; fewer than the segment length when the
+    segment ends in a termination and is padded with absorbing steps)."""
 
     slot: np.ndarray
     start: np.ndarray
+    real: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class RecordClips(VecEnvWrapper):
         self.actions = np.zeros((c, *probe.shape), dtype=probe.dtype)
         self.rewards = np.zeros((c, n), dtype=np.float32)
         self.done = np.zeros((c, n), dtype=bool)
+        self.terminated = np.zeros((c, n), dtype=bool)  # done, and not by a time limit
         self.ep_step = np.full((c, n), -1, dtype=np.int64)  # -1: nothing recorded yet
         self.ep_seed = np.zeros((c, n), dtype=np.int64)
         self.features: dict[str, np.ndarray] = {}
@@ -126,6 +131,9 @@ class RecordClips(VecEnvWrapper):
         self.actions[i] = self._actions
         self.rewards[i] = rewards
         self.done[i] = dones
+        self.terminated[i] = dones & ~np.array(
+            [bool(info.get("TimeLimit.truncated", False)) for info in infos]
+        )
         self.ep_step[i] = self._step_in_ep
         self.ep_seed[i] = self._seed_now
         self._features(i, infos)
@@ -189,43 +197,61 @@ class RecordClips(VecEnvWrapper):
 
     def segments(self, length: int, stride: int | None = None) -> Segments:
         """Every ``length``-step window of one episode in the ring, ``stride`` apart; the last
-        window of an episode is aligned to its end, so endings (crashes) are kept."""
+        window of an episode is aligned to its end, so endings (crashes) are kept. An
+        episode that terminated also gives one window of ``length - stride`` real steps
+        padded with absorbing steps (see :mod:`rlhf_sandbox.agents.absorbing`)."""
         if length < 1:
             raise ValueError(f"segment length must be >= 1, got {length}")
         stride = stride or max(1, length // 2)
         idx = self.order()
         slots: list[int] = []
         starts: list[int] = []
+        reals: list[int] = []
         for s in range(self.num_envs):
             ends = np.flatnonzero(self.done[idx, s])
             bounds = np.concatenate([[-1], ends, [len(idx) - 1]])
             for a, b in zip(bounds[:-1] + 1, bounds[1:], strict=True):
                 n = b - a + 1  # steps of this episode in the ring
-                if n < length:
-                    continue
-                first = list(range(a, b - length + 2, stride))
-                if first[-1] != b - length + 1:
+                first = list(range(a, b - length + 2, stride)) if n >= length else []
+                if first and first[-1] != b - length + 1:
                     first.append(b - length + 1)
+                real = [length] * len(first)
+                short = length - stride
+                if self.terminated[idx[b], s] and 1 <= short < length and n >= short:
+                    first.append(b - short + 1)
+                    real.append(short)
                 slots += [s] * len(first)
                 starts += [int(idx[f]) for f in first]
-        return Segments(np.asarray(slots, dtype=np.int64), np.asarray(starts, dtype=np.int64))
+                reals += real
+        return Segments(*(np.asarray(v, dtype=np.int64) for v in (slots, starts, reals)))
 
     def _window(self, start: int, length: int) -> np.ndarray:
         return (start + np.arange(length)) % self.capacity
 
+    def _rows(self, seg: Segments, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ring rows ``[M, T]``, columns ``[M, 1]`` and the real-step mask ``[M, T]``."""
+        steps = np.arange(length)[None, :]
+        rows = (seg.start[:, None] + np.minimum(steps, seg.real[:, None] - 1)) % self.capacity
+        return rows, seg.slot[:, None], steps < seg.real[:, None]
+
     def segment_arrays(self, seg: Segments, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Observations ``[M, T, *obs]`` and actions ``[M, T, ...]`` of the segments."""
-        rows = (seg.start[:, None] + np.arange(length)[None, :]) % self.capacity
-        cols = seg.slot[:, None]
-        return self.obs[rows, cols], self.actions[rows, cols]
+        """Reward-model inputs of the segments: observations with the absorbing flag
+        ``[M, T, D + 1]`` and actions ``[M, T, ...]``, absorbing steps zero-padded."""
+        rows, cols, real = self._rows(seg, length)
+        obs = flagged(self.obs[rows, cols], 2)
+        act = self.actions[rows, cols]
+        obs[~real] = absorbing_obs(obs.shape[-1])
+        act[~real] = 0
+        return obs, act
 
     def segment_features(
         self, seg: Segments, length: int
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Features ``{name: [M, T]}`` and env rewards ``[M, T]`` of the segments."""
-        rows = (seg.start[:, None] + np.arange(length)[None, :]) % self.capacity
-        cols = seg.slot[:, None]
-        return {k: v[rows, cols] for k, v in self.features.items()}, self.rewards[rows, cols]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Features ``{name: [M, T]}``, env rewards ``[M, T]`` and the real-step mask
+        ``[M, T]`` of the segments (absorbing steps: zeros, mask False)."""
+        rows, cols, real = self._rows(seg, length)
+        feats = {k: np.where(real, v[rows, cols], 0.0) for k, v in self.features.items()}
+        return feats, np.where(real, self.rewards[rows, cols], 0.0), real
 
     def clip(self, slot: int, start: int, length: int, source: ClipSource) -> Clip:
         """The clip of ``length`` steps of ``slot`` from ring index ``start``."""
@@ -266,7 +292,10 @@ class RecordClips(VecEnvWrapper):
             obs=self.obs[w, slot].copy(),
             actions=self.actions[w, slot].copy(),
             rewards=self.rewards[w, slot].copy(),
-            features={k: v[w, slot].copy() for k, v in self.features.items()},
+            features={
+                **{k: v[w, slot].copy() for k, v in self.features.items()},
+                "terminated": self.terminated[w, slot].astype(np.float32),
+            },
             states=states,
             frames=frames,
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rlhf_sandbox.agents.absorbing import flagged
 from rlhf_sandbox.agents.learned_reward import OracleReward
 from rlhf_sandbox.agents.oracles import Oracle, get_oracle
 from rlhf_sandbox.agents.ppo import RichProgress, load_policy, make_model, make_vec_env
@@ -87,7 +88,7 @@ def score_policy(
         r = np.asarray(oracle(f, np.asarray(reward, np.float64)))
         np.add.at(oracle_ret, ep[live], r[live])
         if model is not None:
-            learned = model.predict(np.asarray(obs, np.float32), action_array(space, actions))
+            learned = model.predict(flagged(np.asarray(obs)), action_array(space, actions))
             steps_learned.extend(learned[live].tolist())
             steps_oracle.extend(r[live].tolist())
 
@@ -105,7 +106,7 @@ def score_policy(
     )
 
 
-def train_oracle_ppo(s: RLHFSettings, oracle: Oracle, out: Path, progress: bool) -> PolicyFn:
+def train_oracle_ppo(s: RLHFSettings, oracle: Oracle, progress: bool) -> PolicyFn:
     """PPO with the same settings and step budget, trained on the oracle's reward itself."""
     env = OracleReward(make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **s.env_kwargs), oracle)
     algo = make_model(env, s.ppo)
@@ -141,7 +142,7 @@ def write_report(
     }
     if baseline and oracle is not None:
         scores["oracle_ppo"] = score_policy(
-            train_oracle_ppo(s, oracle, out, progress), s, oracle, model, episodes
+            train_oracle_ppo(s, oracle, progress), s, oracle, model, episodes
         )
     learned = np.concatenate([scores[k].learned for k in scores]) if model else np.zeros(0)
     truth = np.concatenate([scores[k].oracle for k in scores]) if model else np.zeros(0)

@@ -29,8 +29,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from rlhf_sandbox.agents.absorbing import flagged, pad, reward_space
 from rlhf_sandbox.agents.feedback import preference_batch
-from rlhf_sandbox.agents.learned_reward import LearnedReward
+from rlhf_sandbox.agents.learned_reward import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.oracles import Oracle, get_oracle
 from rlhf_sandbox.agents.ppo import RichProgress, make_model, make_vec_env, save_policy
 from rlhf_sandbox.agents.queries import select_pairs
@@ -99,7 +100,7 @@ class RLHFLoop:
         self.source = self._source()
         self.T = max(1, round(s.clip_seconds * self.source.policy_hz))
         self.model = RewardEnsemble(
-            self.venv.observation_space, self.venv.action_space, s.reward_model
+            reward_space(self.venv.observation_space), self.venv.action_space, s.reward_model
         )
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(self.out / "tb"))
@@ -116,7 +117,7 @@ class RLHFLoop:
             base.close()
             base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, render_mode="rgb_array", **kw)
         recorder = RecordClips(base, capacity=s.ppo.n_steps, frames=frames)
-        learned = LearnedReward(recorder)
+        learned = LearnedReward(recorder, gamma=s.ppo.gamma)
         return learned, recorder, learned
 
     def _source(self) -> ClipSource:
@@ -164,7 +165,8 @@ class RLHFLoop:
             self._ask(n)
         if self.oracle is None:
             self._wait_for_labels()
-        if self.db.label_count(RUN) > st.labels_used and self._fit():
+        fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
+        if fit_now and self.db.label_count(RUN) > st.labels_used and self._fit():
             self._relabel(emitted, locals_)
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
@@ -207,8 +209,8 @@ class RLHFLoop:
         ]
         self.state.labels_asked += n
         if self.oracle is not None and self.rater is not None:
-            feats, env_r = rec.segment_features(seg, T)
-            r = self.oracle(feats, env_r.astype(np.float64))  # [M, T]
+            feats, env_r, real = rec.segment_features(seg, T)
+            r = np.where(real, self.oracle(feats, env_r.astype(np.float64)), 0.0)  # [M, T]
             choices = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
             name = f"{self.s.teacher}:{self.s.rater}"
             for qid, choice in zip(qids, choices, strict=True):
@@ -221,9 +223,14 @@ class RLHFLoop:
             time.sleep(0.2)
 
     def _clip_arrays(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """A clip's reward-model inputs, padded to the segment length if it terminated."""
         if clip_id not in self._arrays:
             c = self.clips.get(clip_id)
-            self._arrays[clip_id] = (c.obs, c.actions)
+            obs, act = flagged(c.obs), c.actions
+            ended = c.features.get("terminated")
+            if c.T < self.T and ended is not None and ended[-1] > 0:
+                obs, act = pad(obs, act, self.T)
+            self._arrays[clip_id] = (obs, act)
         return self._arrays[clip_id]
 
     def _fit(self) -> bool:
@@ -261,9 +268,13 @@ class RLHFLoop:
         idx = rec.order()[-buf.buffer_size :]
         if len(idx) != buf.buffer_size or emitted.shape != buf.rewards.shape:
             return
-        obs, act = rec.obs[idx], rec.actions[idx]
-        flat = self.model.predict(
-            obs.reshape(-1, *obs.shape[2:]), act.reshape(-1, *act.shape[2:])
+        obs, act, term = rec.obs[idx], rec.actions[idx], rec.terminated[idx]
+        flat = learned_rewards(
+            self.model,
+            obs.reshape(-1, *obs.shape[2:]),
+            act.reshape(-1, *act.shape[2:]),
+            term.reshape(-1),
+            self.learned.tail,
         ).reshape(buf.rewards.shape)
         buf.rewards[:] = buf.rewards - emitted + flat
         buf.compute_returns_and_advantage(last_values=locals_["values"], dones=locals_["dones"])

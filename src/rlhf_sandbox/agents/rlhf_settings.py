@@ -38,6 +38,8 @@ class RLHFSettings:
     """share of the labels asked about the initial (random) policy's first rollout"""
     label_decay: float = 4.0
     """later labels per rollout fall as 1 / (1 + label_decay * progress)"""
+    query_every: int = 1
+    """rollouts between rounds of asking (and, for synthetic teachers, of refitting)"""
     query_method: str = "disagreement"
     """random, disagreement or entropy"""
     oversample: int = 4
@@ -57,7 +59,7 @@ class RLHFSettings:
 
     def __post_init__(self) -> None:
         check_method(self.query_method)
-        for name in ("labels", "timesteps", "oversample", "raters_per_query"):
+        for name in ("labels", "timesteps", "oversample", "raters_per_query", "query_every"):
             if getattr(self, name) < (0 if name == "labels" else 1):
                 raise ValueError(f"RLHFSettings.{name} out of range: {getattr(self, name)}")
         if not 0.0 <= self.initial_label_share <= 1.0:
@@ -101,12 +103,19 @@ class RLHFSettings:
 
 def label_schedule(s: RLHFSettings) -> np.ndarray:
     """Labels to ask for at the end of each rollout, int ``[iterations]``, summing to
-    ``s.labels``: a share on the first (random-policy) rollout, then a decaying rate."""
-    n = s.iterations
+    ``s.labels``: a share on the first (random-policy) rollout, then a decaying rate, in
+    rounds every ``query_every`` rollouts."""
+    rounds = label_rounds(s.labels, -(-s.iterations // s.query_every), s)
+    out = np.zeros(s.iterations, dtype=np.int64)
+    out[:: s.query_every] = rounds
+    return out
+
+
+def label_rounds(labels: int, n: int, s: RLHFSettings) -> np.ndarray:
     out = np.zeros(n, dtype=np.int64)
-    first = round(s.labels * s.initial_label_share) if n > 1 else s.labels
+    first = round(labels * s.initial_label_share) if n > 1 else labels
     out[0] = first
-    rest = s.labels - first
+    rest = labels - first
     if n > 1 and rest > 0:
         progress = np.arange(n - 1) / max(n - 1, 1)
         w = 1.0 / (1.0 + s.label_decay * progress)
