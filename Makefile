@@ -36,6 +36,9 @@ bench: $(STAMP)
 	bash bench/peers/setup.sh
 	$(BIN)/python bench/env_speed.py
 	$(BIN)/python bench/arena_speed.py
+	$(BIN)/python bench/wrapper_overhead.py
+	$(BIN)/python bench/rlhf_pendulum.py
+	$(BIN)/python bench/label_efficiency.py
 
 clean:
 	rm -rf $(VENV) .venv-peers

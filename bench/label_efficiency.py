@@ -29,9 +29,10 @@ import time
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+import gymnasium as gym
 from common import save, single_thread
 
-import rlhf_sandbox
+import rlhf_sandbox  # noqa: F401  (registers the ids)
 from rlhf_sandbox.agents.oracles import get_oracle
 from rlhf_sandbox.agents.ppo import PPOSettings, load_policy
 from rlhf_sandbox.agents.report import score_policy, train_oracle_ppo
@@ -71,7 +72,7 @@ def main() -> None:
     for seed in args.seeds:
         base = settings(seed, "perfect", args.steps, args.labels)
         t0 = time.perf_counter()
-        space = rlhf_sandbox.envs.driving.HighwayEnv(**DEMO_ENV_KWARGS).action_space
+        space = gym.make(DEMO_ENV, **DEMO_ENV_KWARGS).action_space
         r_random = score_policy(random_policy(space, seed), base, oracle, None, EPISODES)
         with tempfile.TemporaryDirectory() as tmp:
             policy = train_oracle_ppo(base, oracle, progress=False)

@@ -405,3 +405,27 @@ def test_fit_report_json_roundtrip() -> None:
     assert d["heldout_loss"] is None and json.loads(json.dumps(d)) == d
     back = FitReport.from_json(d)
     assert back.n_pairs == 10 and math.isnan(back.heldout_loss) and back.train_accuracy == 1.0
+
+
+def test_input_normalisation_is_set_once_and_travels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    batch, _ = labelled_pairs(rng, 300, BOX_ACT, linear_box_reward())
+    shifted = batch._replace(
+        obs_left=batch.obs_left * 4 + 3, obs_right=batch.obs_right * 4 + 3
+    )  # inputs far from zero mean and unit scale
+    model = RewardEnsemble(
+        gym.spaces.Box(-10, 10, (6,), np.float32),
+        BOX_ACT,
+        RewardModelConfig(max_epochs=40, normalise_inputs=True),
+    )
+    model.fit(shifted)
+    mean = model.net.in_mean.clone()
+    np.testing.assert_allclose(mean.numpy(), 3.0, atol=0.2)
+    np.testing.assert_allclose(model.net.in_std.numpy(), 4 / np.sqrt(3), rtol=0.1)
+    assert accuracy(model, shifted) >= 0.9
+    model.fit(shifted._replace(obs_left=shifted.obs_left + 5))  # a later fit keeps the stats
+    assert torch.equal(model.net.in_mean, mean)
+    model.save(tmp_path / "m.pt")
+    loaded = RewardEnsemble.load(tmp_path / "m.pt")
+    obs, act = steps_of(shifted)
+    np.testing.assert_array_equal(loaded.predict(obs, act), model.predict(obs, act))

@@ -18,10 +18,12 @@ from typer.testing import CliRunner
 from rlhf_sandbox.agents.learned_reward import learned_rewards
 from rlhf_sandbox.agents.oracles import get_oracle
 from rlhf_sandbox.agents.ppo import PPOSettings
+from rlhf_sandbox.agents.report import write_report
 from rlhf_sandbox.agents.reward_model import RewardModelConfig
 from rlhf_sandbox.agents.rlhf import RUN, RLHFLoop
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings, label_schedule
 from rlhf_sandbox.cli import app
+from rlhf_sandbox.envs.replay import clip_frame
 from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
@@ -222,3 +224,26 @@ def test_resume_continues_a_killed_run(tmp_path: Path) -> None:
     assert final["labels_asked"] == 60
     with PreferenceDB(out / "store" / "prefs.sqlite") as db:
         assert db.label_count(RUN) == 60  # every label asked, none twice
+
+
+def test_arena_v0_trains_one_shared_policy_per_role(tmp_path: Path) -> None:
+    s = _settings(
+        env_id="arena_v0",
+        env_kwargs={"roles": ["companion", "companion", "guard"], "max_steps": 60},
+        teacher="companion",
+        clip_seconds=1.0,
+    )
+    loop = RLHFLoop(s, tmp_path / "arena")
+    assert loop.s.env_kwargs["role"] == "companion"  # the oracle names the role
+    assert loop.venv.num_envs == 4  # 2 worlds x 2 companions share the policy
+    state = loop.train(progress=False)
+    loop.close()
+    assert state.model_version >= 1 and state.labels_asked == 40
+    with PreferenceDB(tmp_path / "arena" / "store" / "prefs.sqlite") as db:
+        store = ClipStore(tmp_path / "arena" / "store", db)
+        clip = store.get(db.clip_ids(RUN)[0])
+    frame = clip_frame(clip, 0)
+    assert clip.env_id == "arena_v0" and frame.std() > 5  # re-renders, not blank
+    path = write_report(tmp_path / "arena", episodes=4, baseline=False, progress=False)
+    assert "companion" in path.read_text()
+    assert (tmp_path / "arena" / "report" / "policy.gif").stat().st_size > 5_000

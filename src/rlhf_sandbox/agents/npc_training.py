@@ -22,22 +22,11 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from rlhf_sandbox.agents.ppo import RichProgress
 from rlhf_sandbox.agents.rollout import atomic_path
-from rlhf_sandbox.config import ConfigError, build_config, config_to_dict
+from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.arena_config import ArenaConfig
-from rlhf_sandbox.envs.arena_single import ArenaAgentsCore
-from rlhf_sandbox.envs.sb3 import CoreVecEnv
+from rlhf_sandbox.envs.arena_single import role_vec_env
 
 TRAIN_DEFAULTS = ArenaConfig(roles=("companion", "companion", "villager", "villager"))
-
-
-def role_vec_env(role: str, n_worlds: int, config: ArenaConfig | None = None, **kw: Any) -> VecEnv:
-    """SB3 ``VecEnv`` over ``n_worlds`` arenas; slot ``w * M + j`` is the j-th NPC of ``role``
-    in world w. A world's M slots end together; world w runs on slot ``w * M``'s seed."""
-    cfg = build_config(ArenaConfig, config, **kw)
-    controlled = tuple(i for i, r in enumerate(cfg.roles) if r == role)
-    if not controlled:
-        raise ConfigError(f"no NPC has the role {role!r} in roles={cfg.roles}")
-    return CoreVecEnv(ArenaAgentsCore(cfg, n_worlds, controlled))
 
 
 @dataclass(frozen=True)
@@ -112,10 +101,10 @@ def write_gif(model: PPO, config: ArenaConfig, seed: int, path: Path, steps: int
     env = role_vec_env("companion", 1, config)
     env.seed(seed)
     obs = env.reset()
-    core = env.core  # type: ignore[attr-defined]
+    core = env.core
     frames = [core.render_slot(0, 240, 240)]
     for _ in range(steps):
-        obs, _, _, _ = env.step(model.predict(obs, deterministic=True)[0])  # type: ignore[arg-type]
+        obs, _, _, _ = env.step(model.predict(obs, deterministic=True)[0])
         frames.append(core.render_slot(0, 240, 240))
     with atomic_path(path) as tmp:
         imageio.mimsave(tmp, frames, duration=100, loop=0)

@@ -27,7 +27,10 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from rlhf_sandbox.agents.rollout import atomic_path, check_env_id, is_core_env
+from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path, check_env_id, is_core_env
+from rlhf_sandbox.config import build_config
+from rlhf_sandbox.envs.arena_config import ArenaConfig
+from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
 
@@ -105,6 +108,8 @@ def make_vec_env(env_id: str, n_envs: int, seed: int | None = 0, **env_kwargs: A
     Gymnasium ids: SB3's ``make_vec_env`` (a ``DummyVecEnv`` of ``n_envs`` single envs).
     """
     check_env_id(env_id)
+    if env_id == ARENA_V0:
+        return VecMonitor(_arena_roles(n_envs, seed, env_kwargs))
     if not is_core_env(env_id):
         return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     vec = gym.make_vec(env_id, num_envs=n_envs, **env_kwargs)
@@ -113,6 +118,19 @@ def make_vec_env(env_id: str, n_envs: int, seed: int | None = 0, **env_kwargs: A
     venv = CoreVecEnv(vec.core)
     venv.seed(seed)
     return VecMonitor(venv)
+
+
+def _arena_roles(n_envs: int, seed: int | None, env_kwargs: dict[str, Any]) -> VecEnv:
+    """arena_v0's agents of one role as SB3 slots: ``n_envs // M`` worlds of M such NPCs."""
+    kw = dict(env_kwargs)
+    role = kw.pop("role", None)
+    if role is None:
+        raise ValueError("arena_v0: name the NPC role to train (env setting role=...)")
+    config = build_config(ArenaConfig, None, **kw)
+    m = sum(r == role for r in config.roles)
+    venv = role_vec_env(role, max(1, n_envs // max(m, 1)), config)
+    venv.seed(seed)
+    return venv
 
 
 class RichProgress(BaseCallback):

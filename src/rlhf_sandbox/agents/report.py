@@ -25,6 +25,7 @@ from rlhf_sandbox.agents.reward_model import RewardEnsemble
 from rlhf_sandbox.agents.rlhf import RUN
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 from rlhf_sandbox.agents.rollout import (
+    ARENA_V0,
     PolicyFn,
     atomic_path,
     evaluate,
@@ -33,6 +34,7 @@ from rlhf_sandbox.agents.rollout import (
     sb3_policy,
 )
 from rlhf_sandbox.agents.teachers import HUMAN
+from rlhf_sandbox.agents.vec_eval import evaluate_vec, vec_gif
 from rlhf_sandbox.store.db import PreferenceDB
 
 
@@ -68,9 +70,7 @@ def score_policy(
     oracle_ret = np.zeros(episodes)
     steps_learned: list[float] = []
     steps_oracle: list[float] = []
-    import gymnasium as gym
-
-    space = gym.make(s.env_id, **s.env_kwargs).action_space
+    space = _action_space(s)
 
     def observer(
         obs: np.ndarray,
@@ -92,10 +92,15 @@ def score_policy(
             steps_learned.extend(learned[live].tolist())
             steps_oracle.extend(r[live].tolist())
 
-    res = evaluate(
-        policy, s.env_id, episodes, seed, n_envs=min(16, episodes), observer=observer,
-        **s.env_kwargs,
-    )  # fmt: skip
+    if s.env_id == ARENA_V0:  # no Gymnasium id: the role's SB3 VecEnv
+        venv = make_vec_env(s.env_id, s.ppo.n_envs, seed, **s.env_kwargs)
+        res = evaluate_vec(policy, venv, episodes, observer)
+        venv.close()
+    else:
+        res = evaluate(
+            policy, s.env_id, episodes, seed, n_envs=min(16, episodes), observer=observer,
+            **s.env_kwargs,
+        )  # fmt: skip
     return PolicyScore(
         env_return=res.mean,
         oracle_return=float(oracle_ret.mean()) if oracle is not None else None,
@@ -104,6 +109,13 @@ def score_policy(
         learned=steps_learned,
         oracle=steps_oracle,
     )
+
+
+def _action_space(s: RLHFSettings) -> Any:
+    venv = make_vec_env(s.env_id, 1 if s.env_id != ARENA_V0 else s.ppo.n_envs, 0, **s.env_kwargs)
+    space = venv.action_space
+    venv.close()
+    return space
 
 
 def train_oracle_ppo(s: RLHFSettings, oracle: Oracle, progress: bool) -> PolicyFn:
@@ -133,9 +145,7 @@ def write_report(
     rm_path = out / "reward_model.pt"
     model = RewardEnsemble.load(rm_path) if rm_path.exists() else None
     policy = sb3_policy(load_policy(out / "policy.pt"))
-    import gymnasium as gym
-
-    space = gym.make(s.env_id, **s.env_kwargs).action_space
+    space = _action_space(s)
     scores = {
         "rlhf": score_policy(policy, s, oracle, model, episodes),
         "random": score_policy(random_policy(space, s.seed), s, oracle, model, episodes),
@@ -164,7 +174,11 @@ def write_report(
     }
     _plots(rep, scores, learned, truth, corr, versions, counts)
     if gif:
-        record_gif(policy, s.env_id, rep / "policy.gif", seed=10_000, max_steps=300, **s.env_kwargs)
+        if s.env_id == ARENA_V0:
+            vec_gif(policy, make_vec_env(s.env_id, 1, 10_000, **s.env_kwargs), rep / "policy.gif")
+        else:
+            gif_path = rep / "policy.gif"
+            record_gif(policy, s.env_id, gif_path, seed=10_000, max_steps=300, **s.env_kwargs)
     with atomic_path(rep / "report.json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
     md = _markdown(s, data, gif)

@@ -75,6 +75,9 @@ class RewardModelConfig:
     random_response: float = setting(0.1, lo=0.0, doc="chance of a random answer, in [0, 1)")
     bagging: bool = setting(True, doc="each member trains on a bootstrap resample of the pairs")
     normalise: bool = setting(True, doc="rewards scaled to mean 0, std 1 over the fit's steps")
+    normalise_inputs: bool = setting(
+        False, doc="observations standardised by the first fit's steps (then kept fixed)"
+    )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", doc="auto: cuda if available")
     seed: int = setting(0, lo=0, doc="seed of the initial weights, the split and the resamples")
 
@@ -210,6 +213,8 @@ class RewardEnsemble:
             a_t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).view(n, self._act_dim)
         if not self._cpu:
             o_t, a_t = o_t.to(self.device), a_t.to(self.device)
+        if self.config.normalise_inputs:
+            o_t = (o_t - self.net.in_mean) / self.net.in_std
         return o_t, a_t
 
     def _segments(self, obs: np.ndarray, actions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,6 +366,8 @@ class RewardEnsemble:
         """
         start = time.perf_counter()
         cfg = self.config
+        if cfg.normalise_inputs and self.version == 0:
+            self._set_input_normalisation(batch)
         data = self._batch_tensors(batch)
         p = int(data["target"].shape[0])
         held = heldout_mask(p, cfg.holdout, cfg.seed)
@@ -421,6 +428,14 @@ class RewardEnsemble:
             seconds=time.perf_counter() - start,
         )
         return self.last_report
+
+    def _set_input_normalisation(self, batch: PreferenceBatch) -> None:
+        """Per-entry mean and std of the observations of every step of the first fit."""
+        steps = np.concatenate([batch.obs_left, batch.obs_right], axis=0)
+        steps = steps.reshape(-1, self._obs_dim).astype(np.float64)
+        with torch.no_grad():
+            self.net.in_mean.copy_(torch.from_numpy(steps.mean(axis=0)))
+            self.net.in_std.copy_(torch.from_numpy(steps.std(axis=0)).clamp_min(1e-3))
 
     def _set_normalisation(self, data: dict[str, torch.Tensor]) -> None:
         if not self.config.normalise:

@@ -46,6 +46,8 @@ class EnsembleMLP(nn.Module):
 
     norm_mean: torch.Tensor
     norm_std: torch.Tensor
+    in_mean: torch.Tensor  # [obs_dim] input standardisation (RewardEnsemble applies it)
+    in_std: torch.Tensor
     members: torch.Tensor
     _folded_key: tuple[int, ...] | None
     _folded: tuple[torch.Tensor, torch.Tensor]
@@ -76,6 +78,8 @@ class EnsembleMLP(nn.Module):
         self.act_fn, self.act_fn_ = _ACTIVATIONS[activation]
         self.register_buffer("norm_mean", torch.zeros(()))
         self.register_buffer("norm_std", torch.ones(()))
+        self.register_buffer("in_mean", torch.zeros(obs_dim))
+        self.register_buffer("in_std", torch.ones(obs_dim))
         self.register_buffer("members", torch.arange(k)[:, None], persistent=False)
         self._set_hot()
 

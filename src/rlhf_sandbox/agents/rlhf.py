@@ -17,6 +17,7 @@ Files under ``out``: ``settings.json``, ``store/`` (``prefs.sqlite`` + clip chun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from rlhf_sandbox.agents.raters import SyntheticRater, rater_config
 from rlhf_sandbox.agents.record import ClipSource, RecordClips, core_of
 from rlhf_sandbox.agents.reward_model import RewardEnsemble
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings, label_schedule
-from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.store.clips import ClipStore
@@ -80,6 +81,10 @@ class RLHFLoop:
             raise ValueError("settings are needed to start a run")
         elif (self.out / "checkpoint").exists():
             raise FileExistsError(f"{self.out} holds a run already; resume it or pick a new folder")
+        arena_oracle = settings.teacher in ("companion", "guard")
+        if settings.env_id == ARENA_V0 and "role" not in settings.env_kwargs and arena_oracle:
+            kw = {**settings.env_kwargs, "role": settings.teacher}  # the oracle names the role
+            settings = dataclasses.replace(settings, env_kwargs=kw)
         self.s = s = settings
         check_teacher(s.teacher, s.env_id)
         if not resume:

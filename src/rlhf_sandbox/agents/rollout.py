@@ -23,6 +23,9 @@ PolicyFn = Callable[[np.ndarray], np.ndarray]
 """``policy_fn(obs [N, *obs_shape]) -> actions [N, ...]``"""
 
 OUR_IDS = DRIVING_IDS + ARENA_IDS
+# The PettingZoo arena, for training: one NPC role's agents as the slots of an SB3 VecEnv
+# (``env_kwargs["role"]``), one shared policy (``agents.ppo.make_vec_env``).
+ARENA_V0 = "arena_v0"
 
 
 def check_env_id(env_id: str) -> None:
@@ -30,13 +33,15 @@ def check_env_id(env_id: str) -> None:
 
     Our ids are listed; any other id registered with Gymnasium is accepted too.
     """
-    if env_id in gym.registry:
+    if env_id in gym.registry or env_id == ARENA_V0:
         return
-    raise ValueError(f"unknown env id {env_id!r}; known: {', '.join(OUR_IDS)}")
+    raise ValueError(f"unknown env id {env_id!r}; known: {', '.join((*OUR_IDS, ARENA_V0))}")
 
 
 def is_core_env(env_id: str) -> bool:
     """Whether ``env_id`` is one of ours (its vector entry point builds a batched core)."""
+    if env_id == ARENA_V0:
+        return True
     ep = gym.spec(env_id).vector_entry_point
     return isinstance(ep, str) and ep.startswith("rlhf_sandbox.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rlhf_sandbox.agents.oracles import ORACLE_NAMES, oracle_env_kind
 from rlhf_sandbox.agents.raters import PRESETS
+from rlhf_sandbox.agents.rollout import ARENA_V0
 from rlhf_sandbox.envs import ARENA_IDS, DRIVING_IDS
 
 HUMAN = "human"
@@ -17,7 +18,7 @@ def check_teacher(teacher: str, env_id: str) -> None:
     if teacher == HUMAN:
         return
     kind = oracle_env_kind(teacher)
-    ok = {"driving": DRIVING_IDS, "arena": ARENA_IDS}.get(kind)
+    ok = {"driving": DRIVING_IDS, "arena": (*ARENA_IDS, ARENA_V0)}.get(kind)
     if ok is not None and env_id not in ok:
         raise ValueError(
             f"teacher {teacher!r} reads {kind} features; env {env_id!r} has none"

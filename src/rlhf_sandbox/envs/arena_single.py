@@ -81,6 +81,19 @@ COMPANION_DEFAULTS = ArenaConfig(roles=("companion", "villager", "villager"))
 GUARD_DEFAULTS = ArenaConfig(roles=("guard", "villager", "villager"))
 
 
+def role_vec_env(role: str, n_worlds: int, config: ArenaConfig | None = None, **kw: Any) -> Any:
+    """SB3 ``VecEnv`` over ``n_worlds`` arenas; slot ``w * M + j`` is the j-th NPC of ``role``
+    in world w (one shared policy per role). A world's M slots end together; world w runs on
+    slot ``w * M``'s seed."""
+    from rlhf_sandbox.envs.sb3 import CoreVecEnv  # SB3 only where it is asked for
+
+    cfg = build_config(ArenaConfig, config, **kw)
+    controlled = tuple(i for i, r in enumerate(cfg.roles) if r == role)
+    if not controlled:
+        raise ConfigError(f"no NPC has the role {role!r} in roles={cfg.roles}")
+    return CoreVecEnv(ArenaAgentsCore(cfg, n_worlds, controlled))
+
+
 def _config(role: str, config: ArenaConfig | None, kwargs: dict[str, Any]) -> ArenaConfig:
     base = COMPANION_DEFAULTS if role == "companion" else GUARD_DEFAULTS
     cfg = build_config(ArenaConfig, config if config is not None else base, **kwargs)

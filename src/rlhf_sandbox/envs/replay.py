@@ -57,7 +57,7 @@ def state_renderer(env_id: str, config: dict[str, Any]) -> tuple[Renderer, tuple
 
     if env_id in DRIVING_IDS:
         return _driving(config)
-    if env_id in ARENA_IDS:
+    if env_id in ARENA_IDS or env_id == "arena_v0":
         return _arena(config)
     raise ValueError(f"{env_id}: not one of our worlds; its clips carry frames")
 
