@@ -21,7 +21,6 @@ itself beat random clearly (we require R_oracle_ppo - R_random > 10).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -34,30 +33,15 @@ from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401  (registers the ids)
 from rlhf_sandbox.agents.oracles import get_oracle
-from rlhf_sandbox.agents.ppo import PPOSettings, load_policy
+from rlhf_sandbox.agents.ppo import load_policy
 from rlhf_sandbox.agents.report import score_policy, train_oracle_ppo
 from rlhf_sandbox.agents.rlhf import RLHFLoop
-from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 from rlhf_sandbox.agents.rollout import random_policy, sb3_policy
-from rlhf_sandbox.cli_train import DEMO_CLIP_SECONDS, DEMO_ENV, DEMO_ENV_KWARGS
+from rlhf_sandbox.cli_train import DEMO_ENV, DEMO_ENV_KWARGS, demo_settings
 
 STEPS = 100_000  # env steps of every learner
 LABELS = 500
 EPISODES = 20
-
-
-def settings(seed: int, rater: str, steps: int, labels: int) -> RLHFSettings:
-    return RLHFSettings(
-        env_id=DEMO_ENV,
-        env_kwargs=DEMO_ENV_KWARGS,
-        teacher="courteous",
-        rater=rater,
-        labels=labels,
-        timesteps=steps,
-        clip_seconds=DEMO_CLIP_SECONDS,
-        seed=seed,
-        ppo=dataclasses.replace(PPOSettings(), seed=seed),
-    )
 
 
 def main() -> None:
@@ -70,7 +54,7 @@ def main() -> None:
     oracle = get_oracle("courteous")
     rows = []
     for seed in args.seeds:
-        base = settings(seed, "perfect", args.steps, args.labels)
+        base = demo_settings(seed, "perfect", args.steps, args.labels)
         t0 = time.perf_counter()
         space = gym.make(DEMO_ENV, **DEMO_ENV_KWARGS).action_space
         r_random = score_policy(random_policy(space, seed), base, oracle, None, EPISODES)
@@ -83,7 +67,7 @@ def main() -> None:
                 "oracle_ppo": r_oracle.oracle_return,
             }
             for rater in ("perfect", "mistake"):
-                s = settings(seed, rater, args.steps, args.labels)
+                s = demo_settings(seed, rater, args.steps, args.labels)
                 loop = RLHFLoop(s, f"{tmp}/{rater}")
                 loop.train(progress=False)
                 loop.close()

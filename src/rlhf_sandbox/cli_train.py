@@ -212,19 +212,26 @@ def demo(
     import shutil
 
     import rlhf_sandbox  # noqa: F401
-    from rlhf_sandbox.agents.ppo import PPOSettings
-    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 
     if (out / "checkpoint").exists():
         shutil.rmtree(out)  # the demo always starts afresh
-    s = RLHFSettings(
+    s = demo_settings(seed, "perfect", timesteps, labels)
+    _run(s, out, resume=False, report=True, baseline=True, episodes=20)
+
+
+def demo_settings(seed: int, rater: str, timesteps: int, labels: int) -> Any:
+    """The demo's run (also the label-efficiency benchmark's): the highway, ``courteous``."""
+    from rlhf_sandbox.agents.ppo import PPOSettings
+    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+
+    return RLHFSettings(
         env_id=DEMO_ENV,
         env_kwargs=DEMO_ENV_KWARGS,
         teacher="courteous",
+        rater=rater,
         labels=labels,
         timesteps=timesteps,
         clip_seconds=DEMO_CLIP_SECONDS,
         seed=seed,
         ppo=dataclasses.replace(PPOSettings(), seed=seed),
     )
-    _run(s, out, resume=False, report=True, baseline=True, episodes=20)

@@ -37,7 +37,7 @@ def db(tmp_path: Path):
 
 
 def test_store_db_pragmas_and_schema(db: PreferenceDB) -> None:
-    assert db.schema_version() == 1
+    assert db.schema_version() == 2
     c = sqlite3.connect(db.path)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()
@@ -48,7 +48,7 @@ def test_store_db_pragmas_and_schema(db: PreferenceDB) -> None:
 def test_store_db_newer_schema_refused(tmp_path: Path) -> None:
     PreferenceDB(tmp_path / "x.db").close()
     c = sqlite3.connect(tmp_path / "x.db")
-    c.execute("UPDATE schema_version SET version = 2")
+    c.execute("UPDATE schema_version SET version = 99")
     c.commit()
     c.close()
     with pytest.raises(SchemaVersionError, match="version"):

@@ -1,10 +1,18 @@
 """From what the store holds to what the reward model trains on.
 
-Pairwise labels become pairs directly: ``left`` / ``right`` / ``equal`` give a target
-P(left preferred) of 1 / 0 / 0.5, oriented by the clip that was shown on the left;
-``cant_tell`` is a skip and trains nothing. Ratings (1 to 5) given with pairwise labels
-become pairs between clips rated differently (the higher-rated preferred). Clips whose
-length differs from the run's segment length are left out (counted in ``skipped``).
+* Pairwise labels become pairs directly: ``left`` / ``right`` / ``equal`` give a target
+  P(left preferred) of 1 / 0 / 0.5, oriented by the clip that was shown on the left;
+  ``cant_tell`` is a skip and trains nothing.
+* Scores (1 to 5; from the ratings table, or given with a pairwise label for the clip shown
+  on the left) become pairs between clips scored differently: clips sorted by their mean
+  score, each preferred over the next lower one.
+* Thumbs: each clip with thumbs up is preferred over a clip with thumbs down (paired in
+  turn, the shorter list cycled).
+* Demonstrations are preferred over the policy's clips of the run (in turn); a correction
+  is preferred over the policy clip it replaces (same start state).
+
+Clips whose length differs from the run's segment length are left out (``skipped``).
+Tags and comments train nothing; they are kept for reports and filtering.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ class FeedbackCounts:
     choices: Counter[str] = field(default_factory=Counter)
     raters: Counter[str] = field(default_factory=Counter)
     rating_pairs: int = 0
+    thumb_pairs: int = 0
+    demo_pairs: int = 0
     skipped: int = 0
 
     def to_json(self) -> dict[str, object]:
@@ -38,6 +48,8 @@ class FeedbackCounts:
             "choices": dict(self.choices),
             "raters": dict(self.raters),
             "rating_pairs": self.rating_pairs,
+            "thumb_pairs": self.thumb_pairs,
+            "demo_pairs": self.demo_pairs,
             "skipped": self.skipped,
         }
 
@@ -45,7 +57,7 @@ class FeedbackCounts:
 def preference_batch(
     db: PreferenceDB, run: str, arrays: ClipArrays, length: int
 ) -> tuple[PreferenceBatch | None, FeedbackCounts]:
-    """Every usable label of ``run`` as a :class:`PreferenceBatch` (``None`` if none)."""
+    """Every usable judgement of ``run`` as a :class:`PreferenceBatch` (``None`` if none)."""
     queries = {q.id: q for q in db.queries(run)}
     counts = FeedbackCounts()
     pairs: list[tuple[str, str, float]] = []
@@ -62,12 +74,41 @@ def preference_batch(
         if label.shown_left != q.left_clip:
             target = 1.0 - target
         pairs.append((q.left_clip, q.right_clip, target))
+    thumbs: dict[str, list[int]] = {}
+    for r in db.ratings(run):
+        counts.raters[r.rater] += 1
+        if r.score is not None:
+            ratings.setdefault(r.clip, []).append(r.score)
+        if r.thumb is not None:
+            thumbs.setdefault(r.clip, []).append(r.thumb)
     rated = sorted(ratings.items(), key=lambda kv: float(np.mean(kv[1])))
     for (lo, lo_r), (hi, hi_r) in itertools.pairwise(rated):
         if np.mean(hi_r) > np.mean(lo_r):
             pairs.append((hi, lo, 1.0))
             counts.rating_pairs += 1
+    up = [c for c, t in thumbs.items() if np.mean(t) > 0]
+    down = [c for c, t in thumbs.items() if np.mean(t) < 0]
+    counts.thumb_pairs = _in_turn(up, down, pairs)
+    demos = db.demonstrations(run)
+    played = {d.clip for d in demos}
+    policy = [c for c in db.clip_ids(run) if c not in played]
+    for d in demos:
+        counts.raters[d.rater] += 1
+        if d.kind == "correction" and d.replaces is not None:
+            pairs.append((d.clip, d.replaces, 1.0))
+            counts.demo_pairs += 1
+    shown = [d.clip for d in demos if d.kind == "demonstration"]
+    counts.demo_pairs += _in_turn(shown, policy, pairs)
     return _stack(pairs, arrays, length, counts), counts
+
+
+def _in_turn(better: list[str], worse: list[str], pairs: list[tuple[str, str, float]]) -> int:
+    """Pair each of ``better`` with one of ``worse`` in turn (the shorter list cycled)."""
+    if not better or not worse:
+        return 0
+    n = max(len(better), len(worse))
+    pairs.extend((better[i % len(better)], worse[i % len(worse)], 1.0) for i in range(n))
+    return n
 
 
 def _stack(

@@ -56,7 +56,7 @@ class LoopState:
     iteration: int = 0
     num_timesteps: int = 0
     labels_asked: int = 0
-    labels_used: int = 0  # labels in the store at the last fit
+    labels_used: int = 0  # labels, ratings and demonstrations in the store at the last fit
     model_version: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per fit
     rng: dict[str, Any] = field(default_factory=dict)  # query selection's generator state
@@ -171,7 +171,7 @@ class RLHFLoop:
         if self.oracle is None:
             self._wait_for_labels()
         fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
-        if fit_now and self.db.label_count(RUN) > st.labels_used and self._fit():
+        if fit_now and self.db.feedback_count(RUN) > st.labels_used and self._fit():
             self._relabel(emitted, locals_)
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
@@ -224,7 +224,7 @@ class RLHFLoop:
     def _wait_for_labels(self) -> None:
         deadline = time.monotonic() + self.s.human_wait_s
         want = self.state.labels_used + self.s.human_min_labels
-        while time.monotonic() < deadline and self.db.label_count(RUN) < want:
+        while time.monotonic() < deadline and self.db.feedback_count(RUN) < want:
             time.sleep(0.2)
 
     def _clip_arrays(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +240,7 @@ class RLHFLoop:
 
     def _fit(self) -> bool:
         st = self.state
-        st.labels_used = self.db.label_count(RUN)
+        st.labels_used = self.db.feedback_count(RUN)
         batch, counts = preference_batch(self.db, RUN, self._clip_arrays, self.T)
         if batch is None:
             return False

@@ -1,4 +1,5 @@
-"""The preference database: runs, clip metadata, queries, labels and reward models.
+"""The preference database: runs, clip metadata, queries, labels, ratings,
+demonstrations and reward models.
 
 All SQL of the project lives in this module, so that another backend (PostgreSQL) can
 stand behind the same :class:`PreferenceDB` interface later.
@@ -25,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added ratings and demonstrations; a version-1 file is upgraded
+DEMO_KINDS = ("demonstration", "correction")
 CHOICES = ("left", "right", "equal", "cant_tell")
 Choice = Literal["left", "right", "equal", "cant_tell"]
 
@@ -81,6 +83,26 @@ CREATE TABLE IF NOT EXISTS reward_models (
     created TEXT NOT NULL,
     metrics TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run, version)
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    id TEXT PRIMARY KEY,
+    clip TEXT NOT NULL REFERENCES clips(id),
+    rater TEXT NOT NULL,
+    score INTEGER CHECK (score IS NULL OR (score BETWEEN 1 AND 5)),
+    thumb INTEGER CHECK (thumb IS NULL OR thumb IN (-1, 1)),
+    tags TEXT NOT NULL DEFAULT '[]',
+    comment TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    UNIQUE (clip, rater)
+);
+CREATE TABLE IF NOT EXISTS demonstrations (
+    id TEXT PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(name),
+    clip TEXT NOT NULL REFERENCES clips(id),
+    rater TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('demonstration', 'correction')),
+    replaces TEXT REFERENCES clips(id),
+    created TEXT NOT NULL
 );
 """
 
@@ -157,6 +179,34 @@ class RewardModelRow:
     metrics: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RatingRow:
+    """One rater's judgement of one clip: a 1-5 score and/or thumbs (-1 / 1), tags, comment."""
+
+    id: str
+    clip: str
+    rater: str
+    score: int | None
+    thumb: int | None
+    tags: list[str]
+    comment: str
+    created: str
+
+
+@dataclass(frozen=True)
+class DemonstrationRow:
+    """A clip a person played: a demonstration, or a correction that ``replaces`` the
+    policy's clip from the same start state."""
+
+    id: str
+    run: str
+    clip: str
+    rater: str
+    kind: str
+    replaces: str | None
+    created: str
+
+
 # table -> (row class, JSON columns, ORDER BY for exports), in export (and import) order
 _TABLES: dict[str, tuple[type, tuple[str, ...], str]] = {
     "runs": (RunRow, ("config",), "rowid"),
@@ -164,6 +214,8 @@ _TABLES: dict[str, tuple[type, tuple[str, ...], str]] = {
     "queries": (QueryRow, (), "rowid"),
     "labels": (LabelRow, ("tags",), "rowid"),
     "reward_models": (RewardModelRow, ("metrics",), "rowid"),
+    "ratings": (RatingRow, ("tags",), "rowid"),
+    "demonstrations": (DemonstrationRow, (), "rowid"),
 }
 
 
@@ -224,6 +276,8 @@ class PreferenceDB:
             got = [r[0] for r in c.execute("SELECT version FROM schema_version")]
             if not got:
                 c.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif got == [1]:  # the new tables were just created: nothing else changed
+                c.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif got != [SCHEMA_VERSION]:
                 raise SchemaVersionError(
                     f"{self.path}: schema version {got} but this code reads version "
@@ -335,6 +389,93 @@ class PreferenceDB:
             (run,),
         ).fetchone()
         return int(r[0])
+
+    def feedback_count(self, run: str) -> int:
+        """Labels, ratings and demonstrations of ``run``: what the reward model learns from."""
+        r = self._conn.execute(
+            "SELECT (SELECT COUNT(*) FROM ratings x JOIN clips c ON x.clip = c.id"
+            " WHERE c.run = ?) + (SELECT COUNT(*) FROM demonstrations WHERE run = ?)",
+            (run, run),
+        ).fetchone()
+        return self.label_count(run) + int(r[0])
+
+    # ---- ratings and demonstrations ---------------------------------------------------
+
+    def add_rating(
+        self,
+        clip: str,
+        rater: str,
+        *,
+        score: int | None = None,
+        thumb: int | None = None,
+        tags: Sequence[str] = (),
+        comment: str = "",
+    ) -> str:
+        """Record (or replace) ``rater``'s rating of ``clip``; committed before it returns."""
+        if score is not None and (_int_or_none(score) is None or not 1 <= int(score) <= 5):
+            raise ValueError(f"score must be an integer 1..5 or None, got {score!r}")
+        if thumb not in (None, -1, 1):
+            raise ValueError(f"thumb must be -1, 1 or None, got {thumb!r}")
+        if score is None and thumb is None and not tags and not comment:
+            raise ValueError("a rating needs a score, a thumb, tags or a comment")
+        rid = uuid.uuid4().hex
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM clips WHERE id = ?", (clip,)).fetchone() is None:
+                raise KeyError(f"unknown clip id {clip!r}")
+            c.execute(
+                "INSERT INTO ratings (id, clip, rater, score, thumb, tags, comment, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clip, rater) DO UPDATE SET"
+                " score = excluded.score, thumb = excluded.thumb, tags = excluded.tags,"
+                " comment = excluded.comment, created = excluded.created",
+                (rid, clip, rater, score, thumb, json.dumps(list(tags)), comment, utc_now()),
+            )
+            got = c.execute(
+                "SELECT id FROM ratings WHERE clip = ? AND rater = ?", (clip, rater)
+            ).fetchone()
+        return str(got[0])
+
+    def ratings(self, run: str | None = None) -> list[RatingRow]:
+        sql, args = "SELECT r.* FROM ratings r", tuple[str, ...]()
+        if run is not None:
+            sql, args = sql + " JOIN clips c ON r.clip = c.id WHERE c.run = ?", (run,)
+        rows = self._conn.execute(sql + " ORDER BY r.rowid", args)
+        return [_row(RatingRow, ("tags",), r) for r in rows]
+
+    def add_demonstration(
+        self,
+        run: str,
+        clip: str,
+        rater: str,
+        kind: str = "demonstration",
+        replaces: str | None = None,
+    ) -> str:
+        """Record a played clip; a ``correction`` names the policy clip it ``replaces``."""
+        if kind not in DEMO_KINDS:
+            raise ValueError(f"kind must be one of {DEMO_KINDS}, got {kind!r}")
+        if (kind == "correction") != (replaces is not None):
+            raise ValueError("a correction, and only a correction, names the clip it replaces")
+        did = uuid.uuid4().hex
+        with self._tx() as c:
+            for cid in (clip, replaces):
+                if (
+                    cid is not None
+                    and not c.execute("SELECT 1 FROM clips WHERE id = ?", (cid,)).fetchone()
+                ):
+                    raise KeyError(f"unknown clip id {cid!r}")
+            self._ensure_run(c, run, None)
+            c.execute(
+                "INSERT INTO demonstrations (id, run, clip, rater, kind, replaces, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (did, run, clip, rater, kind, replaces, utc_now()),
+            )
+        return did
+
+    def demonstrations(self, run: str | None = None) -> list[DemonstrationRow]:
+        sql, args = "SELECT * FROM demonstrations", tuple[str, ...]()
+        if run is not None:
+            sql, args = sql + " WHERE run = ?", (run,)
+        rows = self._conn.execute(sql + " ORDER BY rowid", args)
+        return [_row(DemonstrationRow, (), r) for r in rows]
 
     def pending_queries(self, run: str, rater: str, limit: int = 10) -> list[QueryRow]:
         """Queries of ``run`` that ``rater`` has not labelled and that still want raters."""
