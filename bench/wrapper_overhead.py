@@ -26,6 +26,7 @@ import numpy as np
 from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401
+from rlhf_sandbox.agents.absorbing import reward_space
 from rlhf_sandbox.agents.learned_reward import LearnedReward
 from rlhf_sandbox.agents.ppo import PPOSettings, make_model, make_vec_env
 from rlhf_sandbox.agents.record import RecordClips
@@ -40,10 +41,12 @@ SETTINGS = PPOSettings(n_envs=16, n_steps=64, batch_size=256, n_epochs=4)
 def fitted_model(pairs: int = 500, length: int = 10) -> tuple[RewardEnsemble, float]:
     """A reward ensemble fitted on random-policy segments (labels from a linear rule)."""
     venv = make_vec_env(ENV, 1, 0, **KW)
-    model = RewardEnsemble(venv.observation_space, venv.action_space, RewardModelConfig())
+    space = reward_space(venv.observation_space)  # the observation plus the absorbing flag
+    model = RewardEnsemble(space, venv.action_space, RewardModelConfig())
     rng = np.random.default_rng(0)
-    dim = venv.observation_space.shape[0]
+    dim = space.shape[0]
     obs = rng.uniform(-1, 1, size=(2, pairs, length, dim)).astype(np.float32)
+    obs[..., -1] = 0.0
     act = rng.integers(0, 5, size=(2, pairs, length))
     w = rng.normal(size=dim)
     ret = (obs @ w).sum(axis=2)
@@ -61,7 +64,7 @@ def ppo_rate(kind: str, model: RewardEnsemble, steps: int) -> float:
     if kind == "recorded":
         venv = RecordClips(venv, capacity=SETTINGS.n_steps)
     if kind in ("learned", "recorded"):
-        venv = LearnedReward(venv, model)
+        venv = LearnedReward(venv, model, gamma=SETTINGS.gamma)
     algo = make_model(venv, SETTINGS)
     algo.learn(total_timesteps=SETTINGS.n_envs * SETTINGS.n_steps)  # warm-up
     t0 = time.perf_counter()

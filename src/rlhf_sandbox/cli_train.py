@@ -165,7 +165,7 @@ def train(
     """Train a policy on a reward model learned from a teacher's preferences; write a report."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import rlhf_sandbox  # noqa: F401  (registers the env ids)
-    from rlhf_sandbox.agents.rollout import check_env_id
+    from rlhf_sandbox.agents.rollout import check_train_env_id
     from rlhf_sandbox.agents.teachers import parse_teacher
 
     flags: dict[str, Any] = dict(
@@ -184,7 +184,7 @@ def train(
             settings = None
         else:
             settings = build_settings(_from_file(config), flags)
-            check_env_id(settings.env_id)
+            check_train_env_id(settings.env_id)
             _check_env_kwargs(settings)
     except (ValueError, TypeError) as e:
         raise _fail(str(e)) from None
@@ -195,8 +195,15 @@ def _check_env_kwargs(settings: Any) -> None:
     """Build the env once so that a bad setting fails here, in one line."""
     import gymnasium as gym
 
+    from rlhf_sandbox.agents.ppo import make_vec_env
+    from rlhf_sandbox.agents.rollout import ARENA_V0
+
     try:
-        gym.make(settings.env_id, **settings.env_kwargs).close()
+        if settings.env_id == ARENA_V0:  # the role defaults to the oracle's, as in the loop
+            kw = {"role": settings.teacher, **settings.env_kwargs}
+            make_vec_env(ARENA_V0, 1, 0, **kw).close()
+        else:
+            gym.make(settings.env_id, **settings.env_kwargs).close()
     except TypeError as e:
         raise ValueError(f"{settings.env_id}: {e}") from None
 

@@ -107,9 +107,9 @@ def make_vec_env(env_id: str, n_envs: int, seed: int | None = 0, **env_kwargs: A
     Our ids: ``CoreVecEnv`` over the id's batched core, slot i seeded ``seed + i``. Other
     Gymnasium ids: SB3's ``make_vec_env`` (a ``DummyVecEnv`` of ``n_envs`` single envs).
     """
-    check_env_id(env_id)
     if env_id == ARENA_V0:
         return VecMonitor(_arena_roles(n_envs, seed, env_kwargs))
+    check_env_id(env_id)
     if not is_core_env(env_id):
         return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     vec = gym.make_vec(env_id, num_envs=n_envs, **env_kwargs)

@@ -33,9 +33,15 @@ def check_env_id(env_id: str) -> None:
 
     Our ids are listed; any other id registered with Gymnasium is accepted too.
     """
-    if env_id in gym.registry or env_id == ARENA_V0:
+    if env_id in gym.registry:
         return
-    raise ValueError(f"unknown env id {env_id!r}; known: {', '.join((*OUR_IDS, ARENA_V0))}")
+    raise ValueError(f"unknown env id {env_id!r}; known: {', '.join(OUR_IDS)}")
+
+
+def check_train_env_id(env_id: str) -> None:
+    """``check_env_id``, and ``arena_v0`` too (trained one NPC role at a time)."""
+    if env_id != ARENA_V0:
+        check_env_id(env_id)
 
 
 def is_core_env(env_id: str) -> bool:
