@@ -37,7 +37,7 @@ SETTINGS = {
     "rater": "stochastic",
     "labels": 500,
     "timesteps": 100_000,
-    "clip_seconds": 100 / 30,  # 100 steps at Pendulum's 30 Hz
+    "clip_seconds": 5.0,  # 100 steps at Pendulum's 20 Hz (dt = 0.05 s)
     "query_every": 5,
     "query_method": "random",
     "ppo": {

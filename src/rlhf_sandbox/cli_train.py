@@ -220,8 +220,8 @@ def demo(
 
     import rlhf_sandbox  # noqa: F401
 
-    if (out / "checkpoint").exists():
-        shutil.rmtree(out)  # the demo always starts afresh
+    if (out / "settings.json").exists():
+        shutil.rmtree(out)  # the demo always starts afresh (only a run folder is removed)
     s = demo_settings(seed, "perfect", timesteps, labels)
     _run(s, out, resume=False, report=True, baseline=True, episodes=20)
 

@@ -72,6 +72,28 @@ def test_synthetic_run_honours_budgets_and_relabels(tmp_path: Path) -> None:
     plain = ~rec.done[idx] | rec.terminated[idx]  # time-outs carry SB3's bootstrap
     assert rec.terminated[idx].any()
     np.testing.assert_allclose(buf.rewards[plain], pred[plain], rtol=1e-4, atol=1e-5)
+    # a window cut short by a crash is stored short and padded for the model, never spilling
+    # into the next episode
+    assert all(loop.db.get_clip(c).T <= loop.T for c in loop.db.clip_ids(RUN))
+    seg = rec.segments(loop.T)
+    short = np.flatnonzero(seg.real < loop.T)
+    assert short.size  # the ring holds crashes: their windows are offered cut short
+    j = int(short[0])
+    clip = rec.clip(int(seg.slot[j]), int(seg.start[j]), int(seg.real[j]), loop.source)
+    assert seg.real[j] == clip.T and clip.features["terminated"][-1] == 1
+    assert not clip.features["terminated"][:-1].any()
+    loop.clips.add([clip])
+    obs, _ = loop._clip_arrays(clip.id)
+    assert obs.shape[0] == loop.T and obs[-1, -1] == 1.0  # padded with absorbing steps
+    with pytest.raises(ValueError, match="crosses an episode end"):
+        rec.clip(int(seg.slot[j]), int(seg.start[j]), loop.T, loop.source)
+    # one consistent checkpoint: loop.json names the only files left
+    ck = tmp_path / "run" / "checkpoint"
+    tag = json.loads((ck / "loop.json").read_text())["checkpoint"]
+    assert {p.name for p in ck.iterdir()} == {
+        "loop.json", f"policy-{tag}.pt", f"policy-{tag}.json", f"optimizer-{tag}.pt",
+        f"reward_model-{tag}.pt", f"reward_model-{tag}.json",
+    }  # fmt: skip
     loop.close()
     assert (tmp_path / "run" / "policy.pt").exists()
     assert (tmp_path / "run" / "reward_model.pt").exists()
@@ -102,6 +124,9 @@ def test_teacher_must_fit_the_env(tmp_path: Path) -> None:
         RLHFLoop(_settings(env_id="Pendulum-v1", env_kwargs={}), tmp_path / "x")
     with pytest.raises(ValueError, match="unknown teacher"):
         RLHFLoop(_settings(teacher="nice"), tmp_path / "y")
+    long_clips = _settings(env_id="CartPole-v1", env_kwargs={}, teacher="env", clip_seconds=2.0)
+    with pytest.raises(ValueError, match="do not fit a rollout"):  # 100 steps > n_steps 64
+        RLHFLoop(long_clips, tmp_path / "z")
 
 
 def test_human_teacher_without_labels_keeps_training(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from rlhf_sandbox.agents.reward_model import PreferenceBatch
 from rlhf_sandbox.store.db import PreferenceDB
 
 CHOICE_TARGET = {"left": 1.0, "right": 0.0, "equal": 0.5}  # P(shown-left preferred)
+DEMO_PAIRS = 4  # policy clips each demonstration is preferred over
 
 ClipArrays = Callable[[str], tuple[np.ndarray, np.ndarray]]  # clip id -> (obs [T], act [T])
 
@@ -42,6 +43,7 @@ class FeedbackCounts:
     thumb_pairs: int = 0
     demo_pairs: int = 0
     skipped: int = 0
+    errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -51,6 +53,7 @@ class FeedbackCounts:
             "thumb_pairs": self.thumb_pairs,
             "demo_pairs": self.demo_pairs,
             "skipped": self.skipped,
+            "errors": self.errors[:5],
         }
 
 
@@ -98,7 +101,10 @@ def preference_batch(
             pairs.append((d.clip, d.replaces, 1.0))
             counts.demo_pairs += 1
     shown = [d.clip for d in demos if d.kind == "demonstration"]
-    counts.demo_pairs += _in_turn(shown, policy, pairs)
+    for i, demo in enumerate(shown):  # each over a few policy clips, not all of them
+        for k in range(min(DEMO_PAIRS, len(policy))):
+            pairs.append((demo, policy[(i * DEMO_PAIRS + k) % len(policy)], 1.0))
+            counts.demo_pairs += 1
     return _stack(pairs, arrays, length, counts), counts
 
 
@@ -116,9 +122,14 @@ def _stack(
 ) -> PreferenceBatch | None:
     ol, al, orr, ar, tgt = [], [], [], [], []
     for left, right, target in pairs:
-        lo, la = arrays(left)
-        ro, ra = arrays(right)
-        if len(lo) != length or len(ro) != length:
+        try:
+            lo, la = arrays(left)
+            ro, ra = arrays(right)
+        except (KeyError, ValueError) as e:  # a missing or corrupt clip file: skip the pair
+            counts.skipped += 1
+            counts.errors.append(str(e))
+            continue
+        if len(lo) != length or len(ro) != length or lo.shape[1:] != ro.shape[1:]:
             counts.skipped += 1
             continue
         ol.append(lo)

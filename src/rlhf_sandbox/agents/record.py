@@ -257,6 +257,8 @@ class RecordClips(VecEnvWrapper):
         """The clip of ``length`` steps of ``slot`` from ring index ``start``."""
         w = self._window(start, length)
         last = int(w[-1])
+        if self.done[w[:-1], slot].any():
+            raise ValueError(f"clip of slot {slot} from {start} crosses an episode end")
         states = frames = None
         if self.states is not None:
             before = {k: v[w, slot] for k, v in self.states.items()}

@@ -61,6 +61,7 @@ class LoopState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per fit
     rng: dict[str, Any] = field(default_factory=dict)  # query selection's generator state
     rater_rng: dict[str, Any] = field(default_factory=dict)  # the synthetic rater's
+    checkpoint: str = ""  # the tag of the checkpoint files this state goes with
     done: bool = False
 
 
@@ -79,7 +80,7 @@ class RLHFLoop:
             settings = RLHFSettings.from_json(json.loads(saved.read_text()))
         elif settings is None:
             raise ValueError("settings are needed to start a run")
-        elif (self.out / "checkpoint").exists():
+        elif any((self.out / p).exists() for p in ("checkpoint", "store", "settings.json")):
             raise FileExistsError(f"{self.out} holds a run already; resume it or pick a new folder")
         arena_oracle = settings.teacher in ("companion", "guard")
         if settings.env_id == ARENA_V0 and "role" not in settings.env_kwargs and arena_oracle:
@@ -94,7 +95,6 @@ class RLHFLoop:
         self.db = PreferenceDB(self.out / "store" / "prefs.sqlite")
         self.clips = ClipStore(self.out / "store", self.db)
         self.db.add_run(RUN, s.to_json())
-        self.schedule = label_schedule(s)
         self.state = LoopState()
         self.rng = np.random.default_rng(s.seed)
         self.oracle: Oracle | None = None if s.teacher == HUMAN else get_oracle(s.teacher)
@@ -104,10 +104,19 @@ class RLHFLoop:
         self.venv, self.recorder, self.learned = self._envs()
         self.source = self._source()
         self.T = max(1, round(s.clip_seconds * self.source.policy_hz))
+        if s.ppo.n_steps < self.T:
+            raise ValueError(
+                f"clips of {self.T} steps ({s.clip_seconds} s at {self.source.policy_hz:g} Hz)"
+                f" do not fit a rollout of n_steps={s.ppo.n_steps} per env: lower"
+                " --clip-seconds or raise --n-steps"
+            )
+        # the schedule over the rollouts this env really makes (arena_v0 may round n_envs)
+        self.schedule = label_schedule(s, self.venv.num_envs * s.ppo.n_steps)
         self.model = RewardEnsemble(
             reward_space(self.venv.observation_space), self.venv.action_space, s.reward_model
         )
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.pending_checkpoint = False
         self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(self.out / "tb"))
         if resume:
             self._restore()
@@ -130,9 +139,7 @@ class RLHFLoop:
         if base is not None:
             core: Any = base.core
             return ClipSource(RUN, self.s.env_id, config_to_dict(core.config), core.policy_hz)
-        meta = self.venv.get_attr("metadata")[0] or {}
-        hz = float(meta.get("render_fps") or 30)
-        return ClipSource(RUN, self.s.env_id, dict(self.s.env_kwargs), hz)
+        return ClipSource(RUN, self.s.env_id, dict(self.s.env_kwargs), _decision_hz(self.venv))
 
     # ------------------------------------------------------------------ training
     def train(self, progress: bool = True) -> LoopState:
@@ -164,8 +171,11 @@ class RLHFLoop:
 
     def on_rollout_end(self, emitted: np.ndarray, locals_: dict[str, Any]) -> None:
         st = self.state
-        n = int(self.schedule[st.iteration]) if st.iteration < len(self.schedule) else 0
-        n = min(n, self.s.labels - st.labels_asked)
+        # this rollout's share, plus what earlier rounds could not ask (too few segments)
+        due = (
+            int(self.schedule[: st.iteration + 1].sum()) if st.iteration < len(self.schedule) else 0
+        )
+        n = min(max(due - st.labels_asked, 0), self.s.labels - st.labels_asked)
         if n > 0:
             self._ask(n)
         if self.oracle is None:
@@ -175,7 +185,7 @@ class RLHFLoop:
             self._relabel(emitted, locals_)
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
-        self._checkpoint()
+        self.pending_checkpoint = True  # written after PPO's update of this rollout
         if self.progress is not None:
             acc = st.history[-1]["heldout_accuracy"] if st.history else float("nan")
             self.progress.describe(
@@ -194,8 +204,9 @@ class RLHFLoop:
         returns = self.model.segment_returns(obs, act) if self.model.version > 0 else None
         pairs = select_pairs(self.s.query_method, n, m, self.rng, returns, self.s.oversample)
         used = np.unique(np.concatenate([pairs.left, pairs.right]))
-        clips = {
-            int(j): rec.clip(int(seg.slot[j]), int(seg.start[j]), T, self.source) for j in used
+        clips = {  # a window cut short by a termination is stored with its real steps only
+            int(j): rec.clip(int(seg.slot[j]), int(seg.start[j]), int(seg.real[j]), self.source)
+            for j in used
         }
         self.clips.add(list(clips.values()))
         for j, c in clips.items():
@@ -286,35 +297,60 @@ class RLHFLoop:
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
+        """Files named by the iteration, then ``loop.json`` (atomic) naming them, then the
+        older files removed: a kill at any point leaves one complete, consistent set."""
+        self.pending_checkpoint = False
         ck = self.out / "checkpoint"
         ck.mkdir(parents=True, exist_ok=True)
-        save_policy(self.algo, ck / "policy.pt", self.s.ppo, env_id=self.s.env_id)
-        with atomic_path(ck / "optimizer.pt") as tmp:
+        tag = f"{self.state.iteration:06d}"
+        save_policy(self.algo, ck / f"policy-{tag}.pt", self.s.ppo, env_id=self.s.env_id)
+        with atomic_path(ck / f"optimizer-{tag}.pt") as tmp:
             torch.save(self.algo.policy.optimizer.state_dict(), tmp)
         if self.model.version > 0:
-            self.model.save(ck / "reward_model.pt")
+            self.model.save(ck / f"reward_model-{tag}.pt")
         self.state.rng = dict(self.rng.bit_generator.state)
         if self.rater is not None:
             self.state.rater_rng = dict(self.rater.rng.bit_generator.state)
+        self.state.checkpoint = tag
         with atomic_path(ck / "loop.json") as tmp:
             tmp.write_text(json.dumps(self.state.__dict__, indent=1, default=float) + "\n")
+        for old in ck.glob("*-*.*"):
+            if not old.stem.endswith(tag):
+                old.unlink(missing_ok=True)
 
     def _restore(self) -> None:
         ck = self.out / "checkpoint"
         self.state = LoopState(**json.loads((ck / "loop.json").read_text()))
+        tag = self.state.checkpoint
         self.rng.bit_generator.state = self.state.rng
         if self.rater is not None and self.state.rater_rng:
             self.rater.rng.bit_generator.state = self.state.rater_rng
-        policy = torch.load(ck / "policy.pt", map_location=self.algo.device, weights_only=True)
+        dev = self.algo.device
+        policy = torch.load(ck / f"policy-{tag}.pt", map_location=dev, weights_only=True)
         self.algo.policy.load_state_dict(policy)
-        opt = torch.load(ck / "optimizer.pt", map_location=self.algo.device, weights_only=True)
+        opt = torch.load(ck / f"optimizer-{tag}.pt", map_location=dev, weights_only=True)
         self.algo.policy.optimizer.load_state_dict(opt)
         self.algo.num_timesteps = self.state.num_timesteps
         # A kill between asking and checkpointing leaves queries the state does not count.
         self.state.labels_asked = max(self.state.labels_asked, len(self.db.queries(RUN)))
         if self.state.model_version > 0:
-            self.model = RewardEnsemble.load(ck / "reward_model.pt", self.s.reward_model.device)
+            path = ck / f"reward_model-{tag}.pt"
+            self.model = RewardEnsemble.load(path, self.s.reward_model.device)
             self.learned.model = self.model
+
+
+def _decision_hz(venv: VecEnv) -> float:
+    """Decisions per second of a foreign env: 1 / its ``dt`` (Pendulum) or ``tau``
+    (CartPole) where it has one, else its ``render_fps``, else 30."""
+    for name in ("dt", "tau"):
+        try:
+            step = venv.get_attr(name)[0]
+        except AttributeError:
+            continue
+        if isinstance(step, int | float) and step > 0:
+            return 1.0 / float(step)
+    meta = venv.get_attr("metadata")[0] or {}
+    return float(meta.get("render_fps") or 30)
 
 
 class _LoopCallback(BaseCallback):
@@ -327,6 +363,8 @@ class _LoopCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.emitted = []
+        if self.loop.pending_checkpoint:  # the previous rollout's PPO update is done
+            self.loop._checkpoint()
 
     def _on_step(self) -> bool:
         self.emitted.append(np.array(self.locals["rewards"], dtype=np.float32))

@@ -101,12 +101,14 @@ class RLHFSettings:
         return cls(**kw)
 
 
-def label_schedule(s: RLHFSettings) -> np.ndarray:
+def label_schedule(s: RLHFSettings, rollout: int | None = None) -> np.ndarray:
     """Labels to ask for at the end of each rollout, int ``[iterations]``, summing to
     ``s.labels``: a share on the first (random-policy) rollout, then a decaying rate, in
-    rounds every ``query_every`` rollouts."""
-    rounds = label_rounds(s.labels, -(-s.iterations // s.query_every), s)
-    out = np.zeros(s.iterations, dtype=np.int64)
+    rounds every ``query_every`` rollouts. ``rollout``: env steps per rollout, when the env
+    makes another number of slots than ``ppo.n_envs`` (arena_v0 rounds it to whole worlds)."""
+    iterations = max(1, math.ceil(s.timesteps / (rollout or s.rollout)))
+    rounds = label_rounds(s.labels, -(-iterations // s.query_every), s)
+    out = np.zeros(iterations, dtype=np.int64)
     out[:: s.query_every] = rounds
     return out
 
