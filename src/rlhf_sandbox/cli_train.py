@@ -25,6 +25,13 @@ DEMO_LABELS = 400
 DEMO_CLIP_SECONDS = 4.0  # 20 decisions: 2 s clips taught the reward model too little
 
 
+# settings field -> the flag that sets it, where the names differ
+_FLAG = {
+    "env_id": "env", "query_method": "query", "human_wait_s": "human-wait",
+    "env_kwargs": "env-arg", "rater_overrides": "beta/--gamma/--eps-mistake/--skip/--equal",
+}  # fmt: skip
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(code=2)
@@ -181,6 +188,14 @@ def train(
         flags["rater_overrides"] = {k: v for k, v in overrides.items() if v is not None}
         flags["env_kwargs"] = _env_kwargs(env_arg or [])
         if resume:
+            given = [k for k, v in flags.items() if v not in (None, {})]
+            if given or config is not None:
+                raise ValueError(
+                    "--resume continues the run with its own settings.json; drop "
+                    + ", ".join(
+                        f"--{_FLAG.get(k, k.replace('_', '-'))}" for k in given or ["config"]
+                    )
+                )
             settings = None
         else:
             settings = build_settings(_from_file(config), flags)

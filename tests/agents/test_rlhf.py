@@ -207,6 +207,7 @@ def test_cli_tiny_run_writes_report(tmp_path: Path) -> None:
         (["--env", ENV, "--query", "best"], "unknown query method"),
         (["--env", ENV, "--env-arg", "lanes"], "KEY=VALUE"),
         (["--env", ENV, "--env-arg", "lanez=3"], "lanez"),
+        (["--resume", "--timesteps", "5"], "drop --timesteps"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
