@@ -172,9 +172,7 @@ class RLHFLoop:
     def on_rollout_end(self, emitted: np.ndarray, locals_: dict[str, Any]) -> None:
         st = self.state
         # this rollout's share, plus what earlier rounds could not ask (too few segments)
-        due = (
-            int(self.schedule[: st.iteration + 1].sum()) if st.iteration < len(self.schedule) else 0
-        )
+        due = int(self.schedule[: st.iteration + 1].sum())  # the whole schedule once past it
         n = min(max(due - st.labels_asked, 0), self.s.labels - st.labels_asked)
         if n > 0:
             self._ask(n)
