@@ -98,6 +98,13 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+def reject_unknown(cls: type, data: Mapping[str, Any]) -> None:
+    """``ValueError("unknown <cls> fields [...]")`` when ``data`` has names ``cls`` lacks."""
+    unknown = sorted(set(data) - set(field_names(cls)))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}")
+
+
 def _coerce(value: Any, hint: Any) -> Any:
     """Lists from TOML/JSON become tuples; ints become floats where a float is declared."""
     if isinstance(value, list):

@@ -28,7 +28,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path, check_env_id, is_core_env
-from rlhf_sandbox.config import build_config
+from rlhf_sandbox.config import build_config, reject_unknown
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
@@ -91,10 +91,7 @@ class PPOSettings:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PPOSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown PPOSettings fields {unknown}")
+        reject_unknown(cls, d)
         kw = dict(d)
         if "net_arch" in kw:
             kw["net_arch"] = tuple(int(x) for x in kw["net_arch"])

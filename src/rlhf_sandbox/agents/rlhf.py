@@ -101,7 +101,8 @@ class RLHFLoop:
         self.rater: SyntheticRater | None = None
         if self.oracle is not None:
             self.rater = SyntheticRater(rater_config(s.rater, **s.rater_overrides), s.seed)
-        self.venv, self.recorder, self.learned = self._envs()
+        self.recorder, self.learned = self._envs()
+        self.venv: VecEnv = self.learned  # what PPO steps
         self.source = self._source()
         self.T = max(1, round(s.clip_seconds * self.source.policy_hz))
         if s.ppo.n_steps < self.T:
@@ -122,7 +123,7 @@ class RLHFLoop:
             self._restore()
 
     # ------------------------------------------------------------------ set-up
-    def _envs(self) -> tuple[VecEnv, RecordClips, LearnedReward]:
+    def _envs(self) -> tuple[RecordClips, LearnedReward]:
         s = self.s
         kw = dict(s.env_kwargs)
         base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **kw)
@@ -132,7 +133,7 @@ class RLHFLoop:
             base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, render_mode="rgb_array", **kw)
         recorder = RecordClips(base, capacity=s.ppo.n_steps, frames=frames)
         learned = LearnedReward(recorder, gamma=s.ppo.gamma)
-        return learned, recorder, learned
+        return recorder, learned
 
     def _source(self) -> ClipSource:
         base = core_of(self.venv)

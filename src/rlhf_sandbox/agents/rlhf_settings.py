@@ -12,6 +12,7 @@ import numpy as np
 from rlhf_sandbox.agents.ppo import PPOSettings
 from rlhf_sandbox.agents.queries import check_method
 from rlhf_sandbox.agents.reward_model import RewardModelConfig
+from rlhf_sandbox.config import reject_unknown
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,7 @@ class RLHFSettings:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RLHFSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown RLHFSettings fields {unknown}")
+        reject_unknown(cls, d)
         kw = dict(d)
         rm = dict(kw.get("reward_model", {}))
         if "hidden" in rm:

@@ -2,7 +2,8 @@
 
 :mod:`~rlhf_sandbox.store.clips` holds the clip arrays (``.npz`` chunks, no pickle);
 :mod:`~rlhf_sandbox.store.db` holds all SQL (SQLite now; another backend later behind
-the same :class:`PreferenceDB` interface).
+the same :class:`PreferenceDB` interface); :mod:`~rlhf_sandbox.store.rows` the typed rows
+it returns.
 """
 
 from rlhf_sandbox.store.clips import Clip, ClipFileError, ClipStore

@@ -21,15 +21,33 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from rlhf_sandbox.store.rows import (
+    CHOICES,
+    DEMO_KINDS,
+    Choice,
+    ClipRow,
+    DemonstrationRow,
+    LabelConflictError,
+    LabelRow,
+    QueryRow,
+    RatingRow,
+    RewardModelRow,
+    RunRow,
+    SchemaVersionError,
+    utc_now,
+)
+
+__all__ = [  # the rows are part of this module's interface
+    "CHOICES", "DEMO_KINDS", "SCHEMA_VERSION", "ClipRow", "DemonstrationRow",
+    "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow", "RatingRow",
+    "RewardModelRow", "RunRow", "SchemaVersionError", "utc_now",
+]  # fmt: skip
 
 SCHEMA_VERSION = 2  # 2 added ratings and demonstrations; a version-1 file is upgraded
-DEMO_KINDS = ("demonstration", "correction")
-CHOICES = ("left", "right", "equal", "cant_tell")
-Choice = Literal["left", "right", "equal", "cant_tell"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -105,106 +123,6 @@ CREATE TABLE IF NOT EXISTS demonstrations (
     created TEXT NOT NULL
 );
 """
-
-
-class SchemaVersionError(RuntimeError):
-    """The database was written by a newer (or unknown) schema version."""
-
-
-class LabelConflictError(ValueError):
-    """The rater already labelled this query, with different content."""
-
-
-def utc_now() -> str:
-    """The current time as an ISO-8601 UTC string (microseconds, ``+00:00``)."""
-    return datetime.now(UTC).isoformat()
-
-
-@dataclass(frozen=True)
-class RunRow:
-    name: str
-    created: str
-    config: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ClipRow:
-    """A clip's metadata; the arrays live in ``chunk`` (a file name under the clip root)."""
-
-    id: str
-    run: str
-    chunk: str
-    env_id: str
-    config: dict[str, Any]
-    seed: int
-    slot: int
-    start_step: int
-    fps: float
-    policy_hz: float
-    T: int
-    created: str
-
-
-@dataclass(frozen=True)
-class QueryRow:
-    id: str
-    run: str
-    left_clip: str
-    right_clip: str
-    method: str
-    score: float | None
-    created: str
-    raters_wanted: int
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    id: str
-    query: str
-    rater: str
-    choice: str
-    rating: int | None
-    tags: list[str]
-    comment: str
-    shown_left: str
-    created: str
-
-
-@dataclass(frozen=True)
-class RewardModelRow:
-    version: int
-    run: str
-    path: str
-    created: str
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class RatingRow:
-    """One rater's judgement of one clip: a 1-5 score and/or thumbs (-1 / 1), tags, comment."""
-
-    id: str
-    clip: str
-    rater: str
-    score: int | None
-    thumb: int | None
-    tags: list[str]
-    comment: str
-    created: str
-
-
-@dataclass(frozen=True)
-class DemonstrationRow:
-    """A clip a person played: a demonstration, or a correction that ``replaces`` the
-    policy's clip from the same start state."""
-
-    id: str
-    run: str
-    clip: str
-    rater: str
-    kind: str
-    replaces: str | None
-    created: str
 
 
 # table -> (row class, JSON columns, ORDER BY for exports), in export (and import) order
