@@ -37,7 +37,7 @@ def db(tmp_path: Path):
 
 
 def test_store_db_pragmas_and_schema(db: PreferenceDB) -> None:
-    assert db.schema_version() == 2
+    assert db.schema_version() == 3
     c = sqlite3.connect(db.path)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()

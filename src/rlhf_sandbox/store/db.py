@@ -9,6 +9,12 @@ write is one ``BEGIN IMMEDIATE`` transaction, committed before the method return
 label that :meth:`PreferenceDB.add_label` acknowledged survives a ``kill -9`` of the
 writer and is visible at once to other processes (the labelling UI and the trainer meet
 only here). Timestamps are ISO-8601 UTC strings; JSON columns hold text.
+
+Several labelling apps share one store through *claims*: :meth:`PreferenceDB.claim_queries`
+leases queries to a rater inside one ``BEGIN IMMEDIATE`` transaction, so that at most
+``raters_wanted`` distinct raters hold or have labelled a query. A lease expires (a crashed
+app's queries go back to the pool); a label ends its rater's lease. Claims are working
+state, not data: exports leave them out.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import operator
 import os
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,7 @@ from rlhf_sandbox.store.rows import (
     CHOICES,
     DEMO_KINDS,
     Choice,
+    ClaimRow,
     ClipRow,
     DemonstrationRow,
     LabelConflictError,
@@ -42,12 +51,14 @@ from rlhf_sandbox.store.rows import (
 )
 
 __all__ = [  # the rows are part of this module's interface
-    "CHOICES", "DEMO_KINDS", "SCHEMA_VERSION", "ClipRow", "DemonstrationRow",
+    "CHOICES", "DEMO_KINDS", "SCHEMA_VERSION", "ClaimRow", "ClipRow", "DemonstrationRow",
     "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow", "RatingRow",
     "RewardModelRow", "RunRow", "SchemaVersionError", "utc_now",
 ]  # fmt: skip
 
-SCHEMA_VERSION = 2  # 2 added ratings and demonstrations; a version-1 file is upgraded
+SCHEMA_VERSION = 3  # 2 added ratings and demonstrations, 3 claims; older files are upgraded
+_UPGRADABLE = ([1], [2])  # versions whose upgrade only creates tables (done by _SCHEMA)
+DEFAULT_LEASE_S = 300.0  # how long a claim holds a query for its rater [s]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -122,10 +133,17 @@ CREATE TABLE IF NOT EXISTS demonstrations (
     replaces TEXT REFERENCES clips(id),
     created TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (
+    query TEXT NOT NULL REFERENCES queries(id),
+    rater TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    PRIMARY KEY (query, rater)
+);
 """
 
 
-# table -> (row class, JSON columns, ORDER BY for exports), in export (and import) order
+# table -> (row class, JSON columns, ORDER BY for exports), in export (and import) order;
+# claims are leases of running apps, not data: they are neither exported nor imported
 _TABLES: dict[str, tuple[type, tuple[str, ...], str]] = {
     "runs": (RunRow, ("config",), "rowid"),
     "clips": (ClipRow, ("config",), "rowid"),
@@ -144,6 +162,28 @@ def _columns(cls: type) -> list[str]:
 def _row(cls: type, json_cols: Sequence[str], r: sqlite3.Row) -> Any:
     values = {k: (json.loads(r[k]) if k in json_cols else r[k]) for k in _columns(cls)}
     return cls(**values)
+
+
+# A query ``q`` that rater ``?1`` may take at time ``?2``: not labelled by the rater, and
+# either the rater holds a live claim on it or its distinct raters (labelled, or holding a
+# live claim) are fewer than it wants. Arguments: :func:`_open_args`.
+_OPEN_TO_RATER = (
+    "NOT EXISTS (SELECT 1 FROM labels l WHERE l.query = q.id AND l.rater = ?)"
+    " AND (EXISTS (SELECT 1 FROM claims k WHERE k.query = q.id AND k.rater = ?"
+    " AND k.expires > ?) OR (SELECT COUNT(*) FROM (SELECT l.rater FROM labels l"
+    " WHERE l.query = q.id UNION SELECT k.rater FROM claims k WHERE k.query = q.id"
+    " AND k.expires > ?)) < q.raters_wanted)"
+)
+
+
+def _open_args(rater: str, now: float) -> tuple[str, str, str, str]:
+    t = _stamp(now)
+    return rater, rater, t, t
+
+
+def _stamp(t: float) -> str:
+    """Unix time ``t`` as an ISO-8601 UTC string of fixed width (so strings sort as times)."""
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
 
 
 def _int_or_none(x: object) -> int | None:
@@ -194,7 +234,7 @@ class PreferenceDB:
             got = [r[0] for r in c.execute("SELECT version FROM schema_version")]
             if not got:
                 c.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif got == [1]:  # the new tables were just created: nothing else changed
+            elif got in _UPGRADABLE:  # the new tables were just created: nothing else changed
                 c.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif got != [SCHEMA_VERSION]:
                 raise SchemaVersionError(
@@ -352,6 +392,21 @@ class PreferenceDB:
             ).fetchone()
         return str(got[0])
 
+    def undo_rating(self, rating_id: str) -> None:
+        """Delete one rating; an unknown id raises KeyError."""
+        with self._tx() as c:
+            if c.execute("DELETE FROM ratings WHERE id = ?", (rating_id,)).rowcount != 1:
+                raise KeyError(f"unknown rating id {rating_id!r}")
+
+    def unrated_clips(self, run: str, rater: str, limit: int = 10) -> list[str]:
+        """Clips of ``run`` that ``rater`` has not rated, oldest first."""
+        rows = self._conn.execute(
+            "SELECT c.id FROM clips c WHERE c.run = ? AND NOT EXISTS (SELECT 1 FROM ratings r"
+            " WHERE r.clip = c.id AND r.rater = ?) ORDER BY c.rowid LIMIT ?",
+            (run, rater, limit),
+        )
+        return [r[0] for r in rows]
+
     def ratings(self, run: str | None = None) -> list[RatingRow]:
         sql, args = "SELECT r.* FROM ratings r", tuple[str, ...]()
         if run is not None:
@@ -396,15 +451,96 @@ class PreferenceDB:
         return [_row(DemonstrationRow, (), r) for r in rows]
 
     def pending_queries(self, run: str, rater: str, limit: int = 10) -> list[QueryRow]:
-        """Queries of ``run`` that ``rater`` has not labelled and that still want raters."""
+        """Queries of ``run`` that ``rater`` has not labelled and may still take: ones it
+        holds a live claim on, or whose distinct raters (labelled or holding a live claim)
+        are fewer than ``raters_wanted``. Reads only: :meth:`claim_queries` takes them."""
         rows = self._conn.execute(
-            "SELECT q.* FROM queries q WHERE q.run = ?"
-            " AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query = q.id AND l.rater = ?)"
-            " AND (SELECT COUNT(*) FROM labels l WHERE l.query = q.id) < q.raters_wanted"
-            " ORDER BY q.rowid LIMIT ?",
-            (run, rater, limit),
+            f"SELECT q.* FROM queries q WHERE q.run = ? AND {_OPEN_TO_RATER} ORDER BY q.rowid"
+            " LIMIT ?",
+            (run, *_open_args(rater, time.time()), limit),
         )
         return [_row(QueryRow, (), r) for r in rows]
+
+    def pending_count(self, run: str, rater: str) -> int:
+        """How many queries :meth:`pending_queries` would list without a limit."""
+        r = self._conn.execute(
+            f"SELECT COUNT(*) FROM queries q WHERE q.run = ? AND {_OPEN_TO_RATER}",
+            (run, *_open_args(rater, time.time())),
+        ).fetchone()
+        return int(r[0])
+
+    # ---- claims (several labelling apps on one store) ---------------------------------
+
+    def claim_queries(
+        self, run: str, rater: str, n: int = 1, lease_s: float = DEFAULT_LEASE_S
+    ) -> list[QueryRow]:
+        """Lease up to ``n`` queries of ``run`` to ``rater`` for ``lease_s`` seconds.
+
+        One ``BEGIN IMMEDIATE`` transaction: expired claims are dropped, then the queries
+        ``rater`` already holds come first (their leases renewed), then the oldest that
+        still want raters. At most ``raters_wanted`` distinct raters hold or have labelled
+        a query, whatever number of apps claim at once. Returns the claimed queries.
+        """
+        if n < 0 or lease_s <= 0:
+            raise ValueError(f"n must be >= 0 and lease_s > 0, got n={n}, lease_s={lease_s}")
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM claims WHERE expires <= ?", (_stamp(now),))
+            rows = c.execute(
+                "SELECT q.* FROM queries q WHERE q.run = ?"
+                f" AND {_OPEN_TO_RATER} ORDER BY EXISTS (SELECT 1 FROM claims k"
+                " WHERE k.query = q.id AND k.rater = ?) DESC, q.rowid LIMIT ?",
+                (run, *_open_args(rater, now), rater, n),
+            ).fetchall()
+            for r in rows:
+                self._hold(c, r["id"], rater, now + lease_s)
+        return [_row(QueryRow, (), r) for r in rows]
+
+    def renew_claims(
+        self, rater: str, query_ids: Sequence[str], lease_s: float = DEFAULT_LEASE_S
+    ) -> list[str]:
+        """Extend ``rater``'s leases on ``query_ids`` (re-taking a lapsed one while the
+        query still has room); returns the ids ``rater`` holds now, in the given order."""
+        now = time.time()
+        held: list[str] = []
+        with self._tx() as c:
+            for qid in query_ids:
+                ok = c.execute(
+                    f"SELECT 1 FROM queries q WHERE q.id = ? AND {_OPEN_TO_RATER}",
+                    (qid, *_open_args(rater, now)),
+                ).fetchone()
+                if ok is not None:
+                    self._hold(c, qid, rater, now + lease_s)
+                    held.append(qid)
+        return held
+
+    def release_claims(self, rater: str, query_ids: Sequence[str] | None = None) -> int:
+        """Give back ``rater``'s claims (on ``query_ids``, or all); returns how many."""
+        with self._tx() as c:
+            if query_ids is None:
+                return int(c.execute("DELETE FROM claims WHERE rater = ?", (rater,)).rowcount)
+            return sum(
+                c.execute("DELETE FROM claims WHERE rater = ? AND query = ?", (rater, q)).rowcount
+                for q in query_ids
+            )
+
+    def claims(self, run: str | None = None) -> list[ClaimRow]:
+        """Live (unexpired) claims (on queries of ``run``), oldest query first."""
+        sql = (
+            "SELECT k.* FROM claims k JOIN queries q ON q.id = k.query WHERE k.expires > ?"
+            + ("" if run is None else " AND q.run = ?")
+            + " ORDER BY q.rowid, k.rater"
+        )
+        args = (_stamp(time.time()),) + (() if run is None else (run,))
+        return [_row(ClaimRow, (), r) for r in self._conn.execute(sql, args)]
+
+    @staticmethod
+    def _hold(c: sqlite3.Connection, query: str, rater: str, until: float) -> None:
+        c.execute(
+            "INSERT INTO claims (query, rater, expires) VALUES (?, ?, ?)"
+            " ON CONFLICT (query, rater) DO UPDATE SET expires = excluded.expires",
+            (query, rater, _stamp(until)),
+        )
 
     # ---- labels -----------------------------------------------------------------------
 
@@ -466,13 +602,24 @@ class PreferenceDB:
                 " shown_left, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (lid, query, rater, choice, rating, tags_json, comment, left, utc_now()),
             )
+            c.execute("DELETE FROM claims WHERE query = ? AND rater = ?", (query, rater))
         return lid
 
-    def undo_label(self, label_id: str) -> None:
-        """Delete one label; an unknown id raises KeyError."""
+    def undo_label(self, label_id: str, *, reclaim_s: float | None = None) -> None:
+        """Delete one label; an unknown id raises KeyError.
+
+        With ``reclaim_s``, the rater keeps the query for that many seconds (a claim in
+        the same transaction), so that no other rater takes the place meanwhile.
+        """
         with self._tx() as c:
-            if c.execute("DELETE FROM labels WHERE id = ?", (label_id,)).rowcount != 1:
+            got = c.execute("SELECT query, rater FROM labels WHERE id = ?", (label_id,)).fetchone()
+            if (
+                got is None
+                or c.execute("DELETE FROM labels WHERE id = ?", (label_id,)).rowcount != 1
+            ):
                 raise KeyError(f"unknown label id {label_id!r}")
+            if reclaim_s is not None:
+                self._hold(c, got[0], got[1], time.time() + reclaim_s)
 
     def labels(self, run: str | None = None) -> list[LabelRow]:
         if run is None:

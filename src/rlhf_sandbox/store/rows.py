@@ -110,3 +110,12 @@ class DemonstrationRow:
     kind: str
     replaces: str | None
     created: str
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """A lease of a query to a rater (a labelling app) until ``expires`` (ISO-8601 UTC)."""
+
+    query: str
+    rater: str
+    expires: str
