@@ -80,8 +80,7 @@ class Segment:
         states = self.states[start * sub : stop * sub + 1]
         names = self.features[start].keys() if self.features else ()
         feats = {
-            k: np.array([f[k] for f in self.features[start:stop]], dtype=np.float32)
-            for k in names
+            k: np.array([f[k] for f in self.features[start:stop]], dtype=np.float32) for k in names
         }
         feats["terminated"] = np.array(self.terminated[start:stop], dtype=np.float32)
         return Clip(

@@ -109,7 +109,10 @@ class PlayApp:
             right = self.small.size(s.message)[0]
             self._text(s.message, (self.view[0] - right - 8, y), self.small, ACCENT)
         road = str(getattr(w.config, "road", ""))
-        cont = bool(getattr(w.config, "continuous", False) or (w.driving and w.config.action == "continuous"))
+        cont = bool(
+            getattr(w.config, "continuous", False)
+            or (w.driving and w.config.action == "continuous")
+        )
         for i, line in enumerate(keys.help_lines(w.driving, road, cont, s.correct)):
             self._text(line, (8, y + 40 + 17 * i), self.small, DIM)
         pg.display.flip()
@@ -137,7 +140,9 @@ class PlayApp:
             if not self.paused or self.quit:
                 return
 
-    def run(self, max_steps: int | None = None, screenshot_at: tuple[int, Path] | None = None) -> Saved:
+    def run(
+        self, max_steps: int | None = None, screenshot_at: tuple[int, Path] | None = None
+    ) -> Saved:
         """Play until the window closes, Esc/Q, or ``max_steps`` decisions; then store what
         was played and return what was saved. ``screenshot_at`` = (decision, path)."""
         steps = 0

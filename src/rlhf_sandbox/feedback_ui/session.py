@@ -2,7 +2,8 @@
 
 :class:`PlaySession` is the headless core of ``rlhf-sandbox play``: the window hands it the
 keys pressed during a decision and the keys held at its end, and shows the states it
-returns. Play mode stores each episode as demonstration clips when it ends (and what was
+returns. Play mode stores each episode as demonstration clips when it ends (in the arena with
+``role="player"``: as plain clips of NPC 0, which the person did not drive) (and what was
 played so far on :meth:`PlaySession.finish`). Correction mode lets the policy drive until
 :meth:`PlaySession.request_takeover`; at the next decision the person drives for one clip
 length, then the pair (person, policy replayed from the same start) is stored.
@@ -18,8 +19,11 @@ from rlhf_sandbox.envs.driving import ACTIONS
 from rlhf_sandbox.feedback_ui import play_keys as keys
 from rlhf_sandbox.feedback_ui.correct import PolicyFn, replay_policy
 from rlhf_sandbox.feedback_ui.episode import POLICY_REPLAY, Segment, save_played
+
 from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State
 from rlhf_sandbox.store.clips import ClipStore
+
+PLAYER_RUN = "play/player"  # clip run name of the NPCs' clips while a person played the player
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Saved:
 
     demonstrations: list[str] = field(default_factory=list)  # clip ids
     corrections: list[tuple[str, str]] = field(default_factory=list)  # (person, policy)
+    clips: list[str] = field(default_factory=list)  # arena, role player: the NPCs' clips
     episodes: int = 0
 
 
@@ -141,6 +146,11 @@ class PlaySession:
             if self.human:
                 self._store_correction()
             return
+        if self.world.role == "player":  # the person was not the agent: no demonstrations
+            clips = self.segment.clips(self.clip_steps, run=PLAYER_RUN)
+            self.saved.clips += self.store.add(clips)
+            self.message = f"saved {len(clips)} clip(s)" if clips else self.message
+            return
         clips = self.segment.clips(self.clip_steps)
         ids = save_played(self.store, self.db_run, self.rater, clips)
         self.saved.demonstrations += ids
@@ -163,7 +173,7 @@ class PlaySession:
         )
         if self.correct and self.human:
             text += f" ({self.steps_left} steps left)"
-        n = len(self.saved.demonstrations) + len(self.saved.corrections)
+        n = len(self.saved.demonstrations) + len(self.saved.corrections) + len(self.saved.clips)
         return text + f"  saved {n}"
 
 

@@ -189,4 +189,3 @@ class PlayWorld:
         w = self.core.batch.world  # type: ignore[union-attr]
         i = 0 if self.role == "player" else 1
         return float(np.hypot(*w.vel[0, i]))
-
