@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from rlhf_sandbox.cli_arena import arena_app
+from rlhf_sandbox.cli_play import play
 from rlhf_sandbox.cli_train import demo, train
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(arena_app, name="arena")  # rlhf-sandbox arena train ...
 app.command()(train)
 app.command()(demo)
+app.command()(play)
 
 # Timesteps of `ppo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
 # HighwayFast-v0, 16 envs, torch on one thread, runs at ~1,600-1,800 env steps/s on an idle

@@ -19,7 +19,6 @@ from rlhf_sandbox.envs.driving import ACTIONS
 from rlhf_sandbox.feedback_ui import play_keys as keys
 from rlhf_sandbox.feedback_ui.correct import PolicyFn, replay_policy
 from rlhf_sandbox.feedback_ui.episode import POLICY_REPLAY, Segment, save_played
-
 from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State
 from rlhf_sandbox.store.clips import ClipStore
 
