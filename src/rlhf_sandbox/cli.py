@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from rlhf_sandbox.cli_arena import arena_app
+from rlhf_sandbox.cli_evaluate import evaluate
 from rlhf_sandbox.cli_play import play
 from rlhf_sandbox.cli_train import demo, train
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(arena_app, name="arena")  # rlhf-sandbox arena train ...
 app.command()(train)
 app.command()(demo)
+app.command()(evaluate)
 app.command()(play)
 
 # Timesteps of `ppo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on

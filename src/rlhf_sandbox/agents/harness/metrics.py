@@ -1,0 +1,102 @@
+"""Per-episode driving metrics from the world's per-step ego features.
+
+The driving world reports, per policy step, the ego's ``speed`` [m/s], ``acceleration``
+(mean over the step, [m/s^2]), ``jerk`` (its change per second, [m/s^3]), ``headway`` and
+``ttc_ahead`` [s] (the least over the step's substeps, capped at 10 s: "no threat"),
+``lane_change`` (0/1), ``progress`` [m along the lane], ``forced_braking`` (the
+deceleration IDM demands of the ego's follower, [m/s^2]), ``collision`` and ``off_road``.
+:func:`episode_metrics` turns one episode's arrays into the numbers of :data:`METRICS`;
+formulas in ``docs/HARNESS.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlhf_sandbox.agents.oracles import get_oracle
+
+SHORT_HEADWAY = 1.0  # [s] time headway below which a step counts as tailgating
+HARD_BRAKE = 3.0  # [m/s^2] mean deceleration over a step from which braking is hard
+FORCED_BRAKE = 2.0  # [m/s^2] the follower braking harder than this was forced to
+MIN_KM = 0.05  # [km] lane changes per km are undefined below this progress
+TTC_CAP = 10.0  # [s] the world caps headway and time-to-collision here (no threat)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its key, what it is, its unit, and which way is better."""
+
+    key: str
+    label: str
+    unit: str
+    better: str  # "lower" or "higher"
+    rate: bool = False  # a 0/1 per episode: reported as a rate with a Wilson interval
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("collision", "collision rate", "", "lower", rate=True),
+    Metric("off_road", "off-road rate", "", "lower", rate=True),
+    Metric("mean_speed", "mean speed", "m/s", "higher"),
+    Metric("progress", "progress", "m", "higher"),
+    Metric("short_headway", "time with headway < 1 s", "share", "lower"),
+    Metric("min_ttc", "minimum time-to-collision", "s", "higher"),
+    Metric("mean_abs_jerk", "mean |jerk|", "m/s^3", "lower"),
+    Metric("hard_brakes_per_min", "hard-braking events", "1/min", "lower"),
+    Metric("lane_changes_per_km", "lane changes", "1/km", "lower"),
+    Metric("forced_brake_share", "time forcing the follower to brake", "share", "lower"),
+    Metric("max_forced_braking", "hardest braking forced on the follower", "m/s^2", "lower"),
+    Metric("oracle_return", "courteous oracle return", "", "higher"),
+    Metric("env_return", "env return", "", "higher"),
+)
+METRIC_KEYS = tuple(m.key for m in METRICS)
+BY_KEY = {m.key: m for m in METRICS}
+FEATURES = (
+    "speed", "acceleration", "jerk", "headway", "ttc_ahead", "lane_change", "progress",
+    "forced_braking", "collision", "off_road",
+)  # fmt: skip
+
+
+def events(mask: np.ndarray) -> int:
+    """Runs of consecutive True steps (an event lasting three steps counts once)."""
+    m = np.asarray(mask, dtype=bool)
+    if m.size == 0:
+        return 0
+    return int(m[0]) + int(np.count_nonzero(m[1:] & ~m[:-1]))
+
+
+def episode_metrics(
+    features: Mapping[str, np.ndarray], rewards: np.ndarray, policy_hz: float
+) -> dict[str, float]:
+    """The metrics of one episode of T policy steps (``features[k]`` and ``rewards``: [T])."""
+    missing = [k for k in FEATURES if k not in features]
+    if missing:
+        raise ValueError(f"episode features lack {', '.join(missing)}")
+    f = {k: np.asarray(features[k], dtype=np.float64) for k in FEATURES}
+    r = np.asarray(rewards, dtype=np.float64)
+    t = r.shape[0]
+    if t < 1 or any(v.shape != (t,) for v in f.values()):
+        raise ValueError(f"episode features must all be [T] with T >= 1 like the rewards ({t})")
+    minutes = t / policy_hz / 60.0
+    km = float(f["progress"].sum()) / 1000.0
+    courteous = get_oracle("courteous")
+    return {
+        "steps": float(t),
+        "duration_s": t / policy_hz,
+        "collision": float(f["collision"].max() > 0),
+        "off_road": float(f["off_road"].max() > 0),
+        "mean_speed": float(f["speed"].mean()),
+        "progress": float(f["progress"].sum()),
+        "short_headway": float(np.mean(f["headway"] < SHORT_HEADWAY)),
+        "min_ttc": float(f["ttc_ahead"].min()),
+        "mean_abs_jerk": float(np.abs(f["jerk"]).mean()),
+        "hard_brakes_per_min": events(f["acceleration"] <= -HARD_BRAKE) / minutes,
+        "lane_changes": float(f["lane_change"].sum()),
+        "lane_changes_per_km": float(f["lane_change"].sum()) / km if km >= MIN_KM else np.nan,
+        "forced_brake_share": float(np.mean(f["forced_braking"] > FORCED_BRAKE)),
+        "max_forced_braking": float(f["forced_braking"].max()),
+        "oracle_return": float(courteous(f, r).sum()),
+        "env_return": float(r.sum()),
+    }

@@ -1,0 +1,197 @@
+"""Run a driver over a suite on the batched driving core, one array call per step.
+
+Each scenario builds one :class:`~rlhf_sandbox.envs.driving.DrivingCore` of
+``min(n_envs, episodes)`` slots. Slot i starts the scenario's i-th seed; a slot whose
+episode ends starts the next seed not yet played, until every seed has been played once
+(slots with nothing left keep stepping and are ignored). Episode k of a scenario is
+therefore seeded ``scenario.seeds[k]`` whatever ``n_envs`` is, so ``n_envs=1`` runs the same
+episodes one env at a time and two drivers meet the same traffic.
+
+Each episode keeps its observations, actions, rewards and features, and the world state at
+its start and end: enough to re-simulate it at the simulation rate for clips and videos.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rlhf_sandbox.agents.harness.drivers import Driver, check_driver_config
+from rlhf_sandbox.agents.harness.metrics import episode_metrics
+from rlhf_sandbox.agents.harness.suites import Scenario, Suite
+from rlhf_sandbox.envs.driving import DrivingCore
+from rlhf_sandbox.envs.driving_config import DrivingConfig
+
+DEFAULT_N_ENVS = 64  # slots per scenario at most (a scenario of 20 episodes uses 20)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One played episode of T policy steps."""
+
+    scenario: str
+    index: int  # k: the scenario's k-th seed
+    seed: int
+    metrics: dict[str, float]
+    terminated: bool  # ended by a crash, leaving the road or arriving (not by time)
+    obs: np.ndarray = field(repr=False)  # float32 [T, D]
+    actions: np.ndarray = field(repr=False)  # [T, ...]
+    rewards: np.ndarray = field(repr=False)  # float32 [T]
+    features: dict[str, np.ndarray] = field(repr=False)  # float32 [T] each
+    start_state: dict[str, np.ndarray] = field(repr=False)  # world state of its slot
+    end_state: dict[str, np.ndarray] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """A scenario's episodes under one driver, in seed order."""
+
+    scenario: Scenario
+    config: DrivingConfig  # the scenario's settings with the driver's overrides
+    episodes: tuple[Episode, ...]
+    wall_s: float
+    core: DrivingCore | None = field(default=None, repr=False, compare=False)  # for replay
+
+    def replay(self, ep: Episode) -> dict[str, np.ndarray]:
+        """The episode's states at the simulation rate, ``[T * substeps + 1, ...]``."""
+        core = self.core or DrivingCore(self.config, 1)
+        states = core.replay(ep.start_state, ep.actions)
+        # The replay must end where the episode went (it is deterministic); else fall back.
+        end = {k: v[-1] for k, v in states.items()}
+        if all(np.allclose(end[k], ep.end_state[k], atol=1e-3) for k in ("x", "y", "speed")):
+            return states
+        return {
+            k: np.concatenate([v[None], ep.end_state[k][None]])
+            for k, v in ep.start_state.items()
+        }
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """A driver's results over a whole suite."""
+
+    driver: str
+    suite: str
+    scenarios: tuple[ScenarioResult, ...]
+    wall_s: float
+
+    @property
+    def episodes(self) -> list[Episode]:
+        return [e for s in self.scenarios for e in s.episodes]
+
+
+Progress = Callable[[int], None]
+"""``progress(n)``: n more episodes have ended."""
+
+
+def run_scenario(
+    driver: Driver, scenario: Scenario, n_envs: int = DEFAULT_N_ENVS, progress: Progress | None = None
+) -> ScenarioResult:
+    """Play every seed of ``scenario`` once with ``driver`` on ``min(n_envs, E)`` slots."""
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    t0 = time.perf_counter()
+    config = check_driver_config(driver, scenario.config)
+    seeds = np.asarray(scenario.seeds, dtype=np.int64)
+    e = seeds.size
+    n = min(n_envs, e)
+    core = DrivingCore(config, n)
+    act = driver.bind(core.single_observation_space, core.single_action_space)
+    episode = np.arange(n)  # index into seeds of each slot's episode; -1: none left
+    core.reset_slots(np.ones(n, dtype=bool), seeds[:n])
+    starts: dict[int, dict[str, np.ndarray]] = {}
+    ends: dict[int, dict[str, np.ndarray]] = {}
+    _keep(core, np.arange(n), episode, starts)
+    hist: dict[str, list[Any]] = {"ep": [], "obs": [], "act": [], "rew": [], "term": []}
+    feats: dict[str, list[np.ndarray]] = {}
+    next_ep = n
+    while np.any(episode >= 0):
+        obs = core.observe()
+        actions = core.check_actions(act(obs, core.seeds.copy(), core.world.t.copy()))
+        r = core.step(actions)
+        hist["ep"].append(episode.copy())
+        hist["obs"].append(obs)
+        hist["act"].append(actions)
+        hist["rew"].append(r.reward)
+        hist["term"].append(r.terminated)
+        for k, v in r.info["features"].items():
+            feats.setdefault(k, []).append(v)
+        done = (r.terminated | r.truncated) & (episode >= 0)
+        if not done.any():
+            continue
+        idx = np.flatnonzero(done)
+        _keep(core, idx, episode, ends)
+        restart = np.zeros(n, dtype=bool)
+        new_seeds = core.seeds.copy()
+        for i in idx:
+            if next_ep < e:
+                episode[i] = next_ep
+                new_seeds[i] = seeds[next_ep]
+                restart[i] = True
+                next_ep += 1
+            else:
+                episode[i] = -1
+        if restart.any():
+            core.reset_slots(restart, new_seeds)
+            _keep(core, np.flatnonzero(restart), episode, starts)
+        if progress is not None:
+            progress(idx.size)
+    episodes = _split(scenario, config, hist, feats, starts, ends)
+    return ScenarioResult(scenario, config, episodes, time.perf_counter() - t0, core)
+
+
+def _keep(
+    core: DrivingCore, slots: np.ndarray, episode: np.ndarray, into: dict[int, dict[str, Any]]
+) -> None:
+    state = core.slot_states()
+    for i in slots:
+        into[int(episode[i])] = {k: v[i].copy() for k, v in state.items()}
+
+
+def _split(
+    scenario: Scenario,
+    config: DrivingConfig,
+    hist: dict[str, list[Any]],
+    feats: dict[str, list[np.ndarray]],
+    starts: dict[int, dict[str, np.ndarray]],
+    ends: dict[int, dict[str, np.ndarray]],
+) -> tuple[Episode, ...]:
+    """Per-episode arrays out of the ``[steps, N]`` histories."""
+    ep = np.stack(hist["ep"])
+    obs, act = np.stack(hist["obs"]), np.stack(hist["act"])
+    rew, term = np.stack(hist["rew"]).astype(np.float32), np.stack(hist["term"])
+    f = {k: np.stack(v).astype(np.float32) for k, v in feats.items()}
+    out = []
+    for k, seed in enumerate(scenario.seeds):
+        rows, cols = np.nonzero(ep == k)  # steps in order (one slot per episode)
+        ef = {name: v[rows, cols] for name, v in f.items()}
+        er = rew[rows, cols]
+        out.append(
+            Episode(
+                scenario=scenario.name,
+                index=k,
+                seed=int(seed),
+                metrics=episode_metrics(ef, er, float(config.policy_hz)),
+                terminated=bool(term[rows[-1], cols[-1]]),
+                obs=obs[rows, cols].astype(np.float32),
+                actions=act[rows, cols],
+                rewards=er,
+                features=ef,
+                start_state=starts[k],
+                end_state=ends[k],
+            )
+        )
+    return tuple(out)
+
+
+def run_suite(
+    driver: Driver, suite: Suite, n_envs: int = DEFAULT_N_ENVS, progress: Progress | None = None
+) -> SuiteResult:
+    """Every scenario of ``suite`` with ``driver``."""
+    t0 = time.perf_counter()
+    results = tuple(run_scenario(driver, s, n_envs, progress) for s in suite.scenarios)
+    return SuiteResult(driver.name, suite.name, results, time.perf_counter() - t0)

@@ -1,0 +1,132 @@
+"""``rlhf-sandbox evaluate``: a driving policy over a scenario suite, with a report.
+
+``evaluate --policy P --suite standard [--baseline Q] --out reports/NAME``. P and Q are
+``idm``, ``random``, ``constant[:ACTION]``, an SB3 ``.zip`` (trusted input only: SB3
+unpickles part of it) or a run folder of ``train`` / ``ppo``. Bad input is one line on
+stderr, ``Error: ...``, exit code 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:  # heavy imports wait until the input is checked
+    from rich.console import Console
+
+    from rlhf_sandbox.agents.harness import Driver, Suite, SuiteResult
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def evaluate(
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="idm, random, constant[:ACTION], an SB3 .zip (trusted input only: SB3 "
+            "unpickles part of it) or a run folder with policy.pt"
+        ),
+    ],
+    suite: Annotated[
+        str, typer.Option(help="smoke, standard, stress, or a path to a suite .toml")
+    ] = "standard",
+    baseline: Annotated[
+        str | None, typer.Option(help="a second policy (same forms) for an A/B comparison")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="report folder (must not exist)")] = Path(
+        "reports/eval"
+    ),
+    episodes: Annotated[
+        int | None, typer.Option(min=1, help="episodes per scenario instead of the suite's")
+    ] = None,
+    n_envs: Annotated[int, typer.Option(min=1, help="envs stepped together per scenario")] = 64,
+    worst: Annotated[int, typer.Option(min=0, help="GIFs of this many worst episodes")] = 3,
+    clips: Annotated[
+        str, typer.Option(help="episodes stored as clips: all, worst or none")
+    ] = "all",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
+) -> None:
+    """Evaluate a driving policy on a scenario suite: metrics, A/B verdicts, plots, GIFs."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    import rlhf_sandbox  # noqa: F401  (registers the env ids)
+    from rlhf_sandbox.agents.harness import DriverError, SuiteError, load_suite, parse_driver
+    from rlhf_sandbox.agents.harness.report import CLIP_MODES
+
+    try:
+        if clips not in CLIP_MODES:
+            raise ValueError(f"--clips must be one of {', '.join(CLIP_MODES)}, got {clips!r}")
+        if out.exists() and not overwrite:
+            raise ValueError(f"{out} exists; pick a new --out or pass --overwrite")
+        s = load_suite(suite)
+        if episodes is not None:
+            s = s.with_episodes(episodes)
+        drivers = [parse_driver(policy)] + ([parse_driver(baseline)] if baseline else [])
+    except (SuiteError, DriverError, ValueError) as e:
+        raise _fail(str(e)) from None
+    _run(s, drivers, out, n_envs, worst, clips, overwrite)
+
+
+def _run(
+    s: Suite, drivers: list[Driver], out: Path, n_envs: int, worst: int, clips: str,
+    overwrite: bool,
+) -> None:  # fmt: skip
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from rlhf_sandbox.agents.harness import DriverError, run_suite, write_report
+
+    torch.set_num_threads(1)
+    console = Console()
+    names = " vs ".join(d.name for d in drivers)
+    console.print(
+        f"[bold]evaluate[/]: {names} on suite [cyan]{s.name}[/] "
+        f"({len(s.scenarios)} scenarios, {s.episodes} episodes each policy) -> {out}/"
+    )
+    runs = []
+    with Progress(
+        "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:  # fmt: skip
+        for d in drivers:
+            task = bar.add_task(d.name, total=s.episodes)
+            try:
+                runs.append(run_suite(d, s, n_envs, lambda n, t=task: bar.advance(t, n)))
+            except DriverError as e:
+                bar.stop()
+                raise _fail(str(e)) from None
+    with console.status("writing the report (clips, GIFs, plots)"):
+        path = write_report(
+            out, runs[0], runs[1] if len(runs) > 1 else None, worst_k=worst, clips=clips,
+            overwrite=overwrite,
+        )  # fmt: skip
+    _print_summary(console, runs)
+    console.print(f"report: {path}")
+
+
+def _print_summary(console: Console, runs: list[SuiteResult]) -> None:
+    from rich.table import Table
+
+    from rlhf_sandbox.agents.harness.aggregate import summarize
+
+    table = Table(title="overall (95 % intervals)")
+    table.add_column("policy")
+    for col in ("collision rate", "off-road rate", "mean speed [m/s]", "oracle return"):
+        table.add_column(col, justify="right")
+    for r in runs:
+        m = summarize(r.episodes, n_boot=500)
+        cells = []
+        for key, pct in (("collision", True), ("off_road", True), ("mean_speed", False),
+                         ("oracle_return", False)):  # fmt: skip
+            v = m[key]
+            f = (lambda x: f"{100 * x:.1f} %") if pct else (lambda x: f"{x:.2f}")
+            cells.append(f"{f(v.value)} [{f(v.lo)}, {f(v.hi)}]")
+        table.add_row(r.driver, *cells)
+    console.print(table)
