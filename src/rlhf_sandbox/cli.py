@@ -18,7 +18,9 @@ import typer
 
 from rlhf_sandbox.cli_arena import arena_app
 from rlhf_sandbox.cli_evaluate import evaluate
+from rlhf_sandbox.cli_label import label
 from rlhf_sandbox.cli_play import play
+from rlhf_sandbox.cli_queue import queue, raters
 from rlhf_sandbox.cli_train import demo, train
 
 app = typer.Typer(
@@ -34,6 +36,9 @@ app.command()(train)
 app.command()(demo)
 app.command()(evaluate)
 app.command()(play)
+app.command()(queue)
+app.command()(raters)
+app.command()(label)
 
 # Timesteps of `ppo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
 # HighwayFast-v0, 16 envs, torch on one thread, runs at ~1,600-1,800 env steps/s on an idle

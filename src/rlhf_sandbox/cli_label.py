@@ -1,0 +1,85 @@
+"""``rlhf-sandbox label``: the labelling app on a run folder.
+
+``label --run runs/NAME [--rater NAME] [--mode compare|rate] [--tags a,b,c]`` opens a window
+comparing (or rating) the run's clips; it can run beside ``train --teacher human`` on the
+same folder, and several at once (each query goes to ``raters_per_query`` raters).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# `rlhf-sandbox` draws off-screen for every command (main() sets SDL_VIDEODRIVER=dummy when
+# it is unset, after this module is imported); the labelling app needs a real window, so it
+# drops that default unless the user set the driver.
+_USER_VIDEODRIVER = os.environ.get("SDL_VIDEODRIVER")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _tags(spec: str) -> list[str]:
+    tags = [t.strip() for t in spec.split(",") if t.strip()]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"--tags {spec!r}: a tag is given twice")
+    return tags
+
+
+def label(
+    run: Annotated[Path, typer.Option(help="run folder (as `train --out` made it)")],
+    rater: Annotated[
+        str | None, typer.Option(help="your name, recorded with each label [default: $USER]")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="compare (two clips) or rate (one clip)")] = "compare",
+    tags: Annotated[
+        str, typer.Option(help="tags to offer, comma-separated (at most 8)")
+    ] = "unsafe,off-task,unnatural,boring",
+    store_run: Annotated[
+        str | None, typer.Option(help="run name inside the store [default: main, or the only one]")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the left/right placement")] = None,
+    fps: Annotated[int, typer.Option(min=1, help="frames drawn per second")] = 60,
+) -> None:
+    """Label a run's clips in a window: compare pairs or rate clips, with tags and comments."""
+    from rlhf_sandbox.feedback_ui.items import MODES
+    from rlhf_sandbox.feedback_ui.label_keys import MAX_TAGS
+
+    if mode not in MODES:
+        raise _fail(f"unknown mode {mode!r}: compare or rate")
+    try:
+        tag_list = _tags(tags)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    if len(tag_list) > MAX_TAGS:
+        raise _fail(f"--tags: at most {MAX_TAGS} tags, got {len(tag_list)}")
+    if not run.is_dir():
+        raise _fail(f"run folder {run} not found")
+    if not (run / "store" / "prefs.sqlite").is_file():
+        raise _fail(f"{run}: no store/prefs.sqlite (not a run folder: make one with `train`)")
+    name = rater or os.environ.get("USER") or getpass.getuser()
+    if not name.strip():
+        raise _fail("--rater: give a name")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if _USER_VIDEODRIVER is None and os.environ.get("SDL_VIDEODRIVER") == "dummy":
+        del os.environ["SDL_VIDEODRIVER"]
+    import pygame
+
+    from rlhf_sandbox.feedback_ui.label_app import LabelApp
+    from rlhf_sandbox.store.db import SchemaVersionError
+
+    try:
+        app = LabelApp(run, rater=name.strip(), mode=mode, tags=tag_list, run=store_run, seed=seed)
+    except (ValueError, FileNotFoundError, SchemaVersionError) as e:
+        raise _fail(str(e)) from None
+    except pygame.error as e:
+        raise _fail(f"cannot open a window ({e}); is there a display?") from None
+    app.run(fps=fps)
+    done = len(app.ctl.acked) - len(app.ctl.undone)
+    typer.echo(f"{done} {'labels' if mode == 'compare' else 'ratings'} saved by {name} in {run}")
