@@ -1,0 +1,176 @@
+"""Queries from clips already stored, without a trainer (``rlhf-sandbox queue``).
+
+Clips are chosen by *group*: a clip group is the run name of the clip rows (``ClipRow.run``:
+``main`` for a training run's own clips, ``play`` for what people played, ``reports/NAME``
+for an evaluation's episodes, or any name a tool stores clips under). A group may also be
+another run folder (``runs/OTHER``, or a ``store/`` folder): its clips are copied into this
+store once, under the group name as given, with their ids kept.
+
+Three ways to pair clips, each query's sides placed at random:
+
+* ``head_to_head(a, b)``: a clip of group a against one of group b, the same episode
+  (env, seed, start step, length) first where both have it; method ``head_to_head``.
+* ``among(groups)``: random disjoint pairs among the groups' clips (the worst episodes of
+  an evaluation, say); method ``clips``.
+* ``demos_vs_policy``: each correction against the clip it replaces, each demonstration
+  against a policy clip of the run; method ``demo_vs_policy``.
+
+:func:`enqueue` then adds the queries with ``raters_wanted`` and, after them, a share of
+repeats (the same pair, sides swapped; method ``<method>/repeat``) for self-consistency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rlhf_sandbox.store.clips import ClipStore
+from rlhf_sandbox.store.db import ClipRow, PreferenceDB
+
+HEAD_TO_HEAD = "head_to_head"
+REPEAT = "/repeat"
+
+
+@dataclass(frozen=True)
+class Pair:
+    left: str
+    right: str
+    method: str
+
+
+def _other_store(sel: str) -> Path | None:
+    p = Path(sel)
+    for root in (p / "store", p):
+        if (root / "prefs.sqlite").is_file():
+            return root
+    return None
+
+
+def resolve_group(store: ClipStore, sel: str) -> list[ClipRow]:
+    """The clip rows of a group name, or of another store (copied in under ``sel``)."""
+    db = store.db
+    other = _other_store(sel)
+    if other is not None and other.resolve() != store.root.resolve():
+        src = ClipStore(other, PreferenceDB(other / "prefs.sqlite"))
+        try:
+            have = set(db.clip_ids())
+            new = [src.get(cid) for cid in src.ids() if cid not in have]
+            store.add([dataclasses.replace(c, run=sel) for c in new])
+            ids = src.ids()
+        finally:
+            src.db.close()
+        rows = [db.get_clip(cid) for cid in ids]
+    else:
+        rows = [db.get_clip(cid) for cid in db.clip_ids(sel)]
+    if not rows:
+        groups = ", ".join(sorted({db.get_clip(c).run for c in db.clip_ids()})) or "none"
+        raise ValueError(f"no clips in group {sel!r}; clip groups in this store: {groups}")
+    return rows
+
+
+def _kind(r: ClipRow) -> tuple[str, int]:
+    return (r.env_id, r.T)
+
+
+def _place(rng: np.random.Generator, a: str, b: str, method: str) -> Pair:
+    return Pair(a, b, method) if rng.random() < 0.5 else Pair(b, a, method)
+
+
+def head_to_head(
+    a: list[ClipRow], b: list[ClipRow], rng: np.random.Generator, n: int | None = None
+) -> list[Pair]:
+    """Pairs of a clip of ``a`` and one of ``b`` of the same env and length; the same
+    episode start where both groups have it, else drawn at random (B cycled)."""
+    by_start = {(r.env_id, r.seed, r.start_step, r.T): r for r in b}
+    pairs: list[Pair] = []
+    used: set[str] = set()
+    rest: list[ClipRow] = []
+    for r in a:
+        m = by_start.get((r.env_id, r.seed, r.start_step, r.T))
+        if m is not None and m.id not in used:
+            used.add(m.id)
+            pairs.append(_place(rng, r.id, m.id, HEAD_TO_HEAD))
+        else:
+            rest.append(r)
+    pool: dict[tuple[str, int], list[ClipRow]] = defaultdict(list)
+    for r in b:
+        if r.id not in used:
+            pool[_kind(r)].append(r)
+    for k in pool:
+        pool[k] = [pool[k][i] for i in rng.permutation(len(pool[k]))]
+    turn: dict[tuple[str, int], int] = defaultdict(int)
+    for r in rest:
+        cands = pool.get(_kind(r))
+        if not cands:
+            continue
+        m = cands[turn[_kind(r)] % len(cands)]
+        turn[_kind(r)] += 1
+        pairs.append(_place(rng, r.id, m.id, HEAD_TO_HEAD))
+    order = rng.permutation(len(pairs))
+    pairs = [pairs[i] for i in order]
+    return pairs[:n] if n is not None else pairs
+
+
+def among(rows: list[ClipRow], rng: np.random.Generator, n: int | None = None) -> list[Pair]:
+    """Disjoint random pairs of clips of the same env and length."""
+    pool: dict[tuple[str, int], list[ClipRow]] = defaultdict(list)
+    for r in rows:
+        pool[_kind(r)].append(r)
+    pairs = []
+    for group in pool.values():
+        idx = rng.permutation(len(group))
+        for i in range(0, len(idx) - 1, 2):
+            pairs.append(_place(rng, group[idx[i]].id, group[idx[i + 1]].id, "clips"))
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))]
+    return pairs[:n] if n is not None else pairs
+
+
+def demos_vs_policy(
+    db: PreferenceDB, run: str, rng: np.random.Generator, n: int | None = None
+) -> list[Pair]:
+    """Corrections against the clips they replace; demonstrations against policy clips
+    of ``run`` (clips no demonstration row names) of the same env and length."""
+    demos = db.demonstrations(run)
+    named = {d.clip for d in demos} | {d.replaces for d in demos if d.replaces}
+    policy = [db.get_clip(c) for c in db.clip_ids(run) if c not in named]
+    pool: dict[tuple[str, int], list[ClipRow]] = defaultdict(list)
+    for r in policy:
+        pool[_kind(r)].append(r)
+    pairs = []
+    for d in demos:
+        if d.replaces is not None:
+            pairs.append(_place(rng, d.clip, d.replaces, "demo_vs_policy"))
+            continue
+        cands = pool.get(_kind(db.get_clip(d.clip)))
+        if cands:
+            pairs.append(
+                _place(rng, d.clip, cands[int(rng.integers(len(cands)))].id, "demo_vs_policy")
+            )
+    if not pairs:
+        raise ValueError(f"no demonstration of run {run!r} has a policy clip to be compared with")
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))]
+    return pairs[:n] if n is not None else pairs
+
+
+def with_repeats(pairs: list[Pair], share: float, rng: np.random.Generator) -> list[Pair]:
+    """``pairs`` then ``round(share * len(pairs))`` of them again, sides swapped."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--repeat-share must be in [0, 1], got {share}")
+    k = round(share * len(pairs))
+    again = [pairs[i] for i in sorted(rng.choice(len(pairs), size=k, replace=False))]
+    return pairs + [Pair(p.right, p.left, p.method + REPEAT) for p in again]
+
+
+def enqueue(db: PreferenceDB, run: str, pairs: list[Pair], raters_wanted: int) -> list[str]:
+    """Add the pairs as queries of ``run``; returns their ids."""
+    if raters_wanted < 1:
+        raise ValueError(f"--raters-per-query must be >= 1, got {raters_wanted}")
+    return [db.add_query(run, p.left, p.right, p.method, None, raters_wanted) for p in pairs]
+
+
+def is_head_to_head(method: str) -> bool:
+    return method.split("/")[0] in (HEAD_TO_HEAD, "demo_vs_policy")
