@@ -21,7 +21,6 @@ from rlhf_sandbox.cli_evaluate import evaluate
 from rlhf_sandbox.cli_label import label
 from rlhf_sandbox.cli_play import play
 from rlhf_sandbox.cli_queue import queue, raters
-from rlhf_sandbox.cli_queue import queue, raters
 from rlhf_sandbox.cli_train import demo, train
 
 app = typer.Typer(
@@ -37,8 +36,6 @@ app.command()(train)
 app.command()(demo)
 app.command()(evaluate)
 app.command()(play)
-app.command()(queue)
-app.command()(raters)
 app.command()(queue)
 app.command()(raters)
 app.command()(label)
