@@ -1,0 +1,60 @@
+"""``rlhf-sandbox play`` headless: demonstrations, corrections with a saved policy, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+from typer.testing import CliRunner
+
+from rlhf_sandbox.cli import app
+from rlhf_sandbox.store.db import PreferenceDB
+
+runner = CliRunner()
+FAST = ["--env-arg", "policy_hz=5", "--env-arg", "vehicles=10", "--clip-seconds", "0.6"]
+
+
+def test_play_headless_stores_demonstrations(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["play", "Highway-v0", "--run", str(run), "--headless", "--max-steps", "7"]
+    res = runner.invoke(
+        app, [*args, *FAST, "--rater", "dee", "--screenshot", str(tmp_path / "s.png")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "saved 3 demonstration clip(s)" in res.output and (tmp_path / "s.png").stat().st_size
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        assert [d.rater for d in db.demonstrations("main")] == ["dee"] * 3
+
+
+def test_play_correction_with_a_saved_policy(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    from rlhf_sandbox.agents.ppo import save_policy
+
+    env = gym.make("rlhf_sandbox/Highway-v0", policy_hz=5, vehicles=10)
+    model = PPO("MlpPolicy", env, n_steps=64, policy_kwargs={"net_arch": [8]}, device="cpu")
+    save_policy(model, tmp_path / "pol" / "policy.pt")
+    env.close()
+    run = tmp_path / "run"
+    args = ["play", "Highway-v0", "--run", str(run), "--headless", "--max-steps", "5", *FAST]
+    res = runner.invoke(app, [*args, "--correct", "--policy", str(tmp_path / "pol")])
+    assert res.exit_code == 0, res.output
+    assert "0 correction pair(s)" in res.output  # nobody pressed T: the policy drove
+
+
+def test_play_bad_input(tmp_path: Path) -> None:
+    run = str(tmp_path / "r")
+    cases = [
+        (["play", "Nope-v0", "--headless", "--max-steps", "1"], "unknown env id 'Nope-v0'"),
+        (["play", "Highway-v0", "--headless"], "--max-steps"),
+        (["play", "Highway-v0", "--run", run, "--policy", run], "--correct"),
+        (["play", "Highway-v0", "--run", run, "--correct"], "needs --policy"),
+        (["play", "Highway-v0", "--run", run, "--role", "player"], "for the arena"),
+        (["play", "Highway-v0", "--run", run, "--role", "boss"], "npc or player"),
+        (["play", "Highway-v0", "--run", run, "--env-arg", "lanes=99"], "lanes"),
+        (["play", "Highway-v0", "--run", run, "--correct", "--policy", run + "/x.pt"], "no policy"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert "Error:" in res.output and message in res.output, res.output

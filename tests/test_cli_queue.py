@@ -1,0 +1,120 @@
+"""``queue`` and ``raters`` from the command line, on a store of synthetic clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from rlhf_sandbox.cli import app
+from rlhf_sandbox.store.clips import Clip, ClipStore
+from rlhf_sandbox.store.db import PreferenceDB
+
+runner = CliRunner()
+
+
+def clips(run: str, seeds: list[int], t: int = 4) -> list[Clip]:
+    rng = np.random.default_rng(len(run))
+    return [
+        Clip(
+            run=run,
+            env_id="Tiny-v0",
+            config={},
+            seed=s,
+            slot=0,
+            start_step=0,
+            fps=5.0,
+            policy_hz=5.0,
+            obs=rng.normal(size=(t, 3)).astype(np.float32),
+            actions=np.zeros(t, np.int64),
+            rewards=np.zeros(t, np.float32),
+        )
+        for s in seeds
+    ]
+
+
+def make_run(root: Path) -> tuple[Path, dict[str, str]]:
+    run = root / "run"
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        store = ClipStore(run / "store", db)
+        a = store.add(clips("policyA", [0, 1, 2, 3, 4, 5]))
+        b = store.add(clips("policyB", [0, 1, 2, 3, 10, 11]))
+    return run, {**dict.fromkeys(a, "policyA"), **dict.fromkeys(b, "policyB")}
+
+
+def test_queue_head_to_head_with_repeats_then_raters(tmp_path: Path) -> None:
+    run, group = make_run(tmp_path)
+    args = ["queue", "--run", str(run), "--policies", "policyA", "policyB"]
+    res = runner.invoke(app, [*args, "--raters-per-query", "3", "--repeat-share", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert "9 queries (6 pairs + 3 repeats, 3 rater(s) each)" in res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        qs = db.queries("main")
+        assert len(qs) == 9 and {x.raters_wanted for x in qs} == {3}
+        first, repeats = qs[:6], qs[6:]
+        assert {x.method for x in first} == {"head_to_head"}
+        assert {x.method for x in repeats} == {"head_to_head/repeat"}
+        for x in qs:  # one clip of each policy per query
+            assert {group[x.left_clip], group[x.right_clip]} == {"policyA", "policyB"}
+        pairs = {(x.left_clip, x.right_clip) for x in first}
+        assert all((x.right_clip, x.left_clip) in pairs for x in repeats)  # sides swapped
+        seeds = sorted(
+            db.get_clip(x.left_clip).seed
+            for x in first
+            if db.get_clip(x.left_clip).seed == db.get_clip(x.right_clip).seed
+        )
+        assert seeds == [0, 1, 2, 3]  # the same episodes are matched first
+        for x in qs:  # "lefty" always picks the left clip; "fair" always picks policy A
+            db.add_label(x.id, "lefty", "left")
+            a_left = group[x.left_clip] == "policyA"
+            db.add_label(x.id, "fair", "left" if a_left else "right")
+    res = runner.invoke(app, ["raters", "--run", str(run), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    r = {x["rater"]: x for x in rep["raters"]}
+    assert r["lefty"]["left_share"] == 1.0 and r["fair"]["self_consistency"] == 1.0
+    assert r["fair"]["repeats"] == 3 and r["lefty"]["self_consistency"] == 0.0
+    assert not r["fair"]["position_biased"]
+    wins = {w["group"]: w for w in rep["win_rates"]}
+    assert wins["policyA"]["wins"] + wins["policyA"]["losses"] == 18
+    assert wins["policyA"]["rate"] > 0.5 > wins["policyB"]["rate"]
+    lo, hi = wins["policyA"]["interval"]
+    assert 0 < lo < wins["policyA"]["rate"] < hi <= 1
+    res = runner.invoke(app, ["raters", "--run", str(run)])
+    assert res.exit_code == 0 and "win rates" in res.output and "kappa" in res.output
+
+
+def test_queue_from_another_run_folder_and_clip_groups(tmp_path: Path) -> None:
+    run, _ = make_run(tmp_path)
+    other = tmp_path / "other"
+    with PreferenceDB(other / "store" / "prefs.sqlite") as db:
+        ClipStore(other / "store", db).add(clips("main", [0, 1, 2]))
+    res = runner.invoke(
+        app,
+        ["queue", "--run", str(run), "--policies", str(other), "policyA", "--repeat-share", "0"],
+    )
+    assert res.exit_code == 0, res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        assert len(db.clip_ids(str(other))) == 3  # copied in under the folder's name
+        assert len(db.queries()) == 3
+    res = runner.invoke(app, ["queue", "--run", str(run), "--clips", "policyB", "--pairs", "2"])
+    assert res.exit_code == 0, res.output
+    assert "2 queries (2 pairs + 0 repeats" in res.output
+
+
+def test_queue_and_raters_bad_input(tmp_path: Path) -> None:
+    run, _ = make_run(tmp_path)
+    cases = [
+        (["queue", "--run", str(tmp_path / "nope"), "--demos"], "no store in"),
+        (["queue", "--run", str(run)], "exactly one of"),
+        (["queue", "--run", str(run), "--clips", "ghost"], "no clips in group 'ghost'"),
+        (["queue", "--run", str(run), "--demos"], "no demonstration"),
+        (["queue", "--run", str(run), "--clips", "policyA", "--repeat-share", "2"], "[0, 1]"),
+        (["raters", "--run", str(tmp_path / "nope")], "no store in"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert "Error:" in res.output and message in res.output, res.output
