@@ -79,7 +79,13 @@ def _run(
 ) -> None:  # fmt: skip
     import torch
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TimeElapsedColumn,
+    )
 
     from rlhf_sandbox.agents.harness import DriverError, run_suite, write_report
 
@@ -97,8 +103,12 @@ def _run(
     ) as bar:  # fmt: skip
         for d in drivers:
             task = bar.add_task(d.name, total=s.episodes)
+
+            def advance(n: int, task: TaskID = task) -> None:
+                bar.advance(task, n)
+
             try:
-                runs.append(run_suite(d, s, n_envs, lambda n, t=task: bar.advance(t, n)))
+                runs.append(run_suite(d, s, n_envs, advance))
             except DriverError as e:
                 bar.stop()
                 raise _fail(str(e)) from None

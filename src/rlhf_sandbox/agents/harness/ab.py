@@ -52,9 +52,7 @@ def _paired(a: list[Episode], b: list[Episode]) -> bool:
     return [(e.scenario, e.seed) for e in a] == [(e.scenario, e.seed) for e in b]
 
 
-def _unpaired(
-    a: list[Episode], b: list[Episode], key: str, n_boot: int, seed: int
-) -> Interval:
+def _unpaired(a: list[Episode], b: list[Episode], key: str, n_boot: int, seed: int) -> Interval:
     sa, sb = metric_stat(a, key), metric_stat(b, key)
     value = float(sa(np.arange(len(a))[None])[0] - sb(np.arange(len(b))[None])[0])
     ia = resample(np.array([e.scenario for e in a]), n_boot, seed)

@@ -39,9 +39,7 @@ def metric_stat(episodes: list[Episode], key: str) -> Stat:
     return mean_stat(column(episodes, key))
 
 
-def summarize(
-    episodes: list[Episode], n_boot: int = N_BOOT, seed: int = 0
-) -> dict[str, Interval]:
+def summarize(episodes: list[Episode], n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Interval]:
     """Every metric of these episodes (strata: their scenarios) with its interval."""
     strata = np.array([e.scenario for e in episodes])
     out: dict[str, Interval] = {}
@@ -60,7 +58,9 @@ def ttc_summary(episodes: list[Episode]) -> dict[str, Any]:
     if v.size == 0:
         return {}
     q = np.quantile(v, TTC_QUANTILES)
-    out: dict[str, Any] = {f"p{round(p * 100)}": float(x) for p, x in zip(TTC_QUANTILES, q, strict=True)}
+    out: dict[str, Any] = {
+        f"p{round(p * 100)}": float(x) for p, x in zip(TTC_QUANTILES, q, strict=True)
+    }
     out["below_1.5s"] = float(np.mean(v < 1.5))
     out["below_3s"] = float(np.mean(v < 3.0))
     out["no_threat"] = float(np.mean(v >= TTC_CAP))

@@ -139,7 +139,9 @@ def _constant(space: gym.Space[Any], arg: str, check_only: bool = False) -> ActF
         try:
             vals = [float(v) for v in arg.split(",")] if arg else [0.0] * int(np.prod(space.shape))
         except ValueError:
-            raise DriverError(f"constant:{arg}: expected numbers a,b for continuous control") from None
+            raise DriverError(
+                f"constant:{arg}: expected numbers a,b for continuous control"
+            ) from None
         v = np.asarray(vals, dtype=space.dtype)
         if v.size != np.prod(space.shape) or np.any(v < space.low) or np.any(v > space.high):
             raise DriverError(f"constant:{arg}: expected {space.shape} values within {space}")

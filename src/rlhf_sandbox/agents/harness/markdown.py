@@ -43,6 +43,7 @@ def markdown(data: dict[str, Any]) -> str:
     out = [f"# Evaluation: {drivers['policy']} on suite `{data['suite']}`", ""]
     if "baseline" in drivers:
         out += [f"Baseline: `{drivers['baseline']}`.", ""]
+    out += [f"Note: {n}." for n in data.get("notes", [])] + ([""] if data.get("notes") else [])
     out += [
         "Values are means over episodes (rates: share of episodes) with 95 % intervals:",
         "Wilson for rates, bootstrap over episodes for the rest. Definitions: docs/HARNESS.md.",

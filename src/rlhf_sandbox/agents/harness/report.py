@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.agents.harness import plots
-from rlhf_sandbox.agents.harness.ab import comparisons_json, compare_runs
+from rlhf_sandbox.agents.harness.ab import compare_runs, comparisons_json
 from rlhf_sandbox.agents.harness.aggregate import OVERALL, summarize_run
 from rlhf_sandbox.agents.harness.markdown import markdown
 from rlhf_sandbox.agents.harness.metrics import METRIC_KEYS
@@ -44,12 +44,16 @@ CSV_COLUMNS = (
     *METRIC_KEYS, "lane_changes", "clip_id",
 )  # fmt: skip
 CLIP_MODES = ("all", "worst", "none")
-GIF_SECONDS = 10.0  # the GIF of a worst episode shows its last seconds
+GIF_SECONDS = 8.0  # the GIF of a worst episode shows its last seconds
+GIF_FPS = 7.5  # frames per second of those GIFs (every other state at 15 Hz)
 
 
 def worst(run: SuiteResult, k: int) -> list[Episode]:
     """The ``k`` worst episodes: collisions, then off-road, then lowest courteous return."""
-    key = [(-e.metrics["collision"], -e.metrics["off_road"], e.metrics["oracle_return"]) for e in run.episodes]
+    key = [
+        (-e.metrics["collision"], -e.metrics["off_road"], e.metrics["oracle_return"])
+        for e in run.episodes
+    ]
     order = sorted(range(len(key)), key=lambda i: key[i])
     return [run.episodes[i] for i in order[:k]]
 
@@ -112,7 +116,23 @@ def _write(
         list(labels.values()),
         [*scenarios, OVERALL],
     )
-    plots.histograms(d / "ttc_hist.png", d / "speed_hist.png", {labels[n]: r for n, r in runs.items()})
+    plots.histograms(
+        d / "ttc_hist.png", d / "speed_hist.png", {labels[n]: r for n, r in runs.items()}
+    )
+    notes = []
+    if baseline is not None:
+        hz = {r.scenario.name: r.config.policy_hz for r in baseline.scenarios}
+        differ = [
+            r.scenario.name
+            for r in policy.scenarios
+            if hz.get(r.scenario.name) not in (None, r.config.policy_hz)
+        ]
+        if differ:
+            notes.append(
+                "the two policies decide at different rates in "
+                + ", ".join(differ)
+                + ": returns are sums over decisions, so compare them with care"
+            )
     data: dict[str, Any] = {
         "format": "rlhf_sandbox.harness_report/1",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -122,6 +142,7 @@ def _write(
         "scenarios": {s.scenario.name: _scenario_json(s) for s in policy.scenarios},
         "summary": summaries,
         "ab": comparisons_json(ab) if ab is not None else None,
+        "notes": notes,
         "worst": [
             {"scenario": e.scenario, "seed": e.seed, "gif": g, "clip_id": clip_ids.get(id(e))}
             for e, g in zip(bad, gifs, strict=True)
@@ -174,9 +195,7 @@ def _episode_clip(run_name: str, s: ScenarioResult, e: Episode) -> Clip:
     )  # fmt: skip
 
 
-def _clips(
-    root: Path, runs: dict[str, SuiteResult], mode: str, bad: set[int]
-) -> dict[int, str]:
+def _clips(root: Path, runs: dict[str, SuiteResult], mode: str, bad: set[int]) -> dict[int, str]:
     """Store the episodes as clips; ``{id(episode): clip id}``."""
     if mode == "none":
         return {}
@@ -205,9 +224,11 @@ def _gifs(folder: Path, run: SuiteResult, bad: list[Episode]) -> list[str]:
         clip = _episode_clip("policy", s, e)
         renderer, size = state_renderer(clip.env_id, clip.config)
         n = clip.T * clip.substeps + 1
-        first = max(0, n - round(GIF_SECONDS * clip.fps))
-        frames = np.stack([clip_frame(clip, k, size, renderer) for k in range(first, n)])
+        stride = max(1, round(clip.fps / GIF_FPS))
+        ks = range(n - 1, max(-1, n - 1 - round(GIF_SECONDS * clip.fps)), -stride)[::-1]
+        frames = np.stack([clip_frame(clip, k, size, renderer) for k in ks])
         name = f"{i + 1:02d}_{e.scenario}_seed{e.seed}.gif"
-        iio.imwrite(folder / name, frames, extension=".gif", duration=1000.0 / clip.fps, loop=0)
+        ms = 1000.0 * stride / clip.fps
+        iio.imwrite(folder / name, frames, extension=".gif", duration=ms, loop=0)
         names.append(f"worst/{name}")
     return names

@@ -65,8 +65,7 @@ class ScenarioResult:
         if all(np.allclose(end[k], ep.end_state[k], atol=1e-3) for k in ("x", "y", "speed")):
             return states
         return {
-            k: np.concatenate([v[None], ep.end_state[k][None]])
-            for k, v in ep.start_state.items()
+            k: np.concatenate([v[None], ep.end_state[k][None]]) for k, v in ep.start_state.items()
         }
 
 
@@ -89,7 +88,10 @@ Progress = Callable[[int], None]
 
 
 def run_scenario(
-    driver: Driver, scenario: Scenario, n_envs: int = DEFAULT_N_ENVS, progress: Progress | None = None
+    driver: Driver,
+    scenario: Scenario,
+    n_envs: int = DEFAULT_N_ENVS,
+    progress: Progress | None = None,
 ) -> ScenarioResult:
     """Play every seed of ``scenario`` once with ``driver`` on ``min(n_envs, E)`` slots."""
     if n_envs < 1:

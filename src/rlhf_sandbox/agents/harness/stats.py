@@ -45,7 +45,9 @@ def wilson(k: int, n: int, z: float = Z95) -> Interval:
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: no rounding past p
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return Interval(p, lo, hi)
 
 
 def resample(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
