@@ -1,0 +1,147 @@
+"""Episodes per minute of the harness on the ``standard`` suite: batched vs one env at a time.
+
+Run: ``.venv/bin/python bench/eval_speed.py``.
+
+Two drivers: ``idm`` (the world drives the ego; no policy call) and a small SB3 policy
+(PPO MlpPolicy, 64x64, untrained weights from a fixed seed, saved as a zip and loaded the
+way ``evaluate --policy model.zip`` loads it). Each runs every episode of the standard
+suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`, once with every
+scenario's episodes in one batched core (``n_envs=64``: 20 slots) and once with
+``n_envs=1`` (the same episodes one env at a time). Both give the same episodes (checked).
+Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` runs,
+one torch thread. Target (issue 6): batching >= 8x.
+
+A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
+per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
+the same metrics. It is slower than the runner at ``n_envs=1`` (Gymnasium's per-step
+checks and info dicts), so its ratio is the larger one; both are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import numpy as np
+from common import save, single_thread
+
+import rlhf_sandbox  # noqa: F401  (registers the ids)
+from rlhf_sandbox.agents.harness import Driver, Suite, load_suite, parse_driver, run_suite
+
+TARGET = 8.0
+
+
+def small_sb3_zip(folder: Path) -> Path:
+    from rlhf_sandbox.agents.ppo import PPOSettings, make_model, make_vec_env
+
+    env = make_vec_env("rlhf_sandbox/Highway-v0", 1, 0)
+    model = make_model(env, PPOSettings(net_arch=(64, 64), n_envs=1, batch_size=64, seed=0))
+    path = folder / "small_ppo.zip"
+    model.save(path)
+    env.close()
+    return path
+
+
+def episodes_per_minute(driver: Driver, suite: Suite, n_envs: int, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = run_suite(driver, suite, n_envs)
+        out.append(len(res.episodes) / (time.perf_counter() - t0) * 60.0)
+    return out
+
+
+def gym_loop_per_minute(driver: Driver, suite: Suite, repeats: int) -> list[float]:
+    """The same episodes through a plain Gymnasium loop over one env."""
+    import gymnasium as gym
+
+    from rlhf_sandbox.agents.harness.drivers import check_driver_config
+    from rlhf_sandbox.agents.harness.metrics import episode_metrics
+
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = 0
+        for sc in suite.scenarios:
+            config = check_driver_config(driver, sc.config)
+            env = gym.make(sc.env_id, config=config)
+            act = driver.bind(env.observation_space, env.action_space)
+            for seed in sc.seeds:
+                obs, _ = env.reset(seed=seed)
+                feats: dict[str, list[float]] = {}
+                rewards, t, done = [], 0, False
+                while not done:
+                    a = act(obs[None], np.array([seed]), np.array([t]))[0]
+                    obs, r, term, trunc, info = env.step(a)
+                    for k, v in info["features"].items():
+                        feats.setdefault(k, []).append(v)
+                    rewards.append(r)
+                    t += 1
+                    done = term or trunc
+                f = {k: np.asarray(v) for k, v in feats.items()}
+                episode_metrics(f, np.asarray(rewards), float(config.policy_hz))
+                n += 1
+            env.close()
+        out.append(n / (time.perf_counter() - t0) * 60.0)
+    return out
+
+
+def same_episodes(driver: Driver, suite: Suite) -> bool:
+    a, b = run_suite(driver, suite, 64), run_suite(driver, suite, 1)
+    return all(
+        np.isclose(x.metrics["progress"], y.metrics["progress"]) and x.seed == y.seed
+        for x, y in zip(a.episodes, b.episodes, strict=True)
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3, help="median over this many")
+    ap.add_argument("--episodes", type=int, default=None, help="episodes per scenario")
+    args = ap.parse_args()
+    single_thread()
+    suite = load_suite("standard")
+    if args.episodes:
+        suite = suite.with_episodes(args.episodes)
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        drivers = {
+            "idm": parse_driver("idm"),
+            "sb3_small": parse_driver(str(small_sb3_zip(Path(tmp)))),
+        }
+        for name, d in drivers.items():
+            run_suite(d, suite.with_episodes(2), 64)  # warm up: compile, load
+            ok = same_episodes(d, suite.with_episodes(3))
+            batched = episodes_per_minute(d, suite, 64, args.repeats)
+            alone = episodes_per_minute(d, suite, 1, args.repeats)
+            loop = gym_loop_per_minute(d, suite, args.repeats)
+            mb, ma = statistics.median(batched), statistics.median(alone)
+            ml = statistics.median(loop)
+            results[name] = {
+                "episodes": suite.episodes,
+                "batched_episodes_per_min": round(mb, 1),
+                "single_episodes_per_min": round(ma, 1),
+                "ratio": round(mb / ma, 2),
+                "gym_loop_episodes_per_min": round(ml, 1),
+                "ratio_vs_gym_loop": round(mb / ml, 2),
+                "same_episodes": ok,
+                "batched_runs": [round(v, 1) for v in batched],
+                "single_runs": [round(v, 1) for v in alone],
+                "gym_loop_runs": [round(v, 1) for v in loop],
+            }
+            print(
+                f"{name:10s} batched {mb:7.0f} ep/min | one at a time: runner {ma:6.0f} ep/min"
+                f" ({mb / ma:4.1f}x), gym loop {ml:6.0f} ep/min ({mb / ml:4.1f}x)"
+                f" | target >= {TARGET:g}x | same episodes: {ok}"
+            )
+    print("saved", save("eval_speed", {"suite": suite.name, "repeats": args.repeats, **results}))
+
+
+if __name__ == "__main__":
+    main()
