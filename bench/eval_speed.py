@@ -8,8 +8,8 @@ way ``evaluate --policy model.zip`` loads it). Each runs every episode of the st
 suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`, once with every
 scenario's episodes in one batched core (``n_envs=64``: 20 slots) and once with
 ``n_envs=1`` (the same episodes one env at a time). Both give the same episodes (checked).
-Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` runs,
-one torch thread. Target (issue 6): batching >= 8x.
+Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` runs
+(interleaved), one torch thread. Target (issue 6): batching >= 8x.
 
 A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
 per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
@@ -118,9 +118,13 @@ def main() -> None:
         for name, d in drivers.items():
             run_suite(d, suite.with_episodes(2), 64)  # warm up: compile, load
             ok = same_episodes(d, suite.with_episodes(3))
-            batched = episodes_per_minute(d, suite, 64, args.repeats)
-            alone = episodes_per_minute(d, suite, 1, args.repeats)
-            loop = gym_loop_per_minute(d, suite, args.repeats)
+            batched: list[float] = []
+            alone: list[float] = []
+            loop: list[float] = []
+            for _ in range(args.repeats):  # interleaved: load from other jobs hits all three
+                batched += episodes_per_minute(d, suite, 64, 1)
+                alone += episodes_per_minute(d, suite, 1, 1)
+                loop += gym_loop_per_minute(d, suite, 1)
             mb, ma = statistics.median(batched), statistics.median(alone)
             ml = statistics.median(loop)
             results[name] = {

@@ -180,12 +180,12 @@ def _saved(pt: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
     return _predict(policy)
 
 
-_SB3_CACHE: dict[Path, Any] = {}
+_SB3_CACHE: dict[tuple[Path, int], Any] = {}  # loaded once per file version
 
 
 def _sb3_zip(path: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
     """Rebuild the policy of any SB3 algorithm from its zip (policy class and weights)."""
-    key = path.resolve()
+    key = (path.resolve(), path.stat().st_mtime_ns)
     if key not in _SB3_CACHE:
         from stable_baselines3.common.save_util import load_from_zip_file
 
@@ -196,10 +196,13 @@ def _sb3_zip(path: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
         if not data or "policy_class" not in data or not params or "policy" not in params:
             raise DriverError(f"{path}: not a stable-baselines3 model (no policy inside)")
         kwargs = dict(data.get("policy_kwargs") or {})
-        policy = data["policy_class"](
-            data["observation_space"], data["action_space"], lambda _: 0.0, **kwargs
-        )
-        policy.load_state_dict(params["policy"])
+        try:
+            policy = data["policy_class"](
+                data["observation_space"], data["action_space"], lambda _: 0.0, **kwargs
+            )
+            policy.load_state_dict(params["policy"])
+        except Exception as e:  # a policy class or weights this SB3 cannot rebuild
+            raise DriverError(f"{path}: cannot rebuild its policy ({e})") from None
         policy.set_training_mode(False)
         _SB3_CACHE[key] = policy
     policy = _SB3_CACHE[key]
