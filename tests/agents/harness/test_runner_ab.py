@@ -83,3 +83,13 @@ def test_verdict_directions() -> None:
     assert verdict(Interval(-1.0, -1.5, -0.5), "lower") == BETTER
     assert verdict(Interval(0.1, -0.5, 0.7), "lower") == SAME
     assert verdict(Interval(0.0, np.nan, np.nan), "lower") == "n/a"
+
+
+def test_every_shipped_scenario_runs() -> None:
+    from rlhf_sandbox.agents.harness.suites import SHIPPED
+
+    for name in SHIPPED:
+        res = run_suite(parse_driver("idm"), load_suite(name).with_episodes(1))
+        for s in res.scenarios:
+            (ep,) = s.episodes
+            assert ep.metrics["steps"] >= 1 and ep.metrics["progress"] > 0, (name, s.scenario.name)
