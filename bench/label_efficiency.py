@@ -1,6 +1,8 @@
 """Label efficiency: how close RLHF with few labels comes to PPO trained on the oracle itself.
 
-Run: ``.venv/bin/python bench/label_efficiency.py`` (part of ``make bench``; ~15 min).
+Run: ``.venv/bin/python bench/label_efficiency.py`` (part of ``make bench``; ~15 min on 2
+cores). ``--jobs N`` runs the learners in N processes (one torch thread each): on a 16-core
+machine ``--seeds 0 1 2 3 4 --jobs 16`` takes about 3 minutes.
 
 Env: Highway-v0 with the demo's settings (3 lanes, 20 vehicles, 5 Hz decisions, 20 s
 episodes). Teacher: the ``courteous`` oracle. Budget per run: STEPS env steps (below), the
@@ -25,23 +27,48 @@ import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import gymnasium as gym
 from common import save, single_thread
-
-import rlhf_sandbox  # noqa: F401  (registers the ids)
-from rlhf_sandbox.agents.oracles import get_oracle
-from rlhf_sandbox.agents.ppo import load_policy
-from rlhf_sandbox.agents.report import score_policy, train_oracle_ppo
-from rlhf_sandbox.agents.rlhf import RLHFLoop
-from rlhf_sandbox.agents.rollout import random_policy, sb3_policy
-from rlhf_sandbox.cli_train import DEMO_ENV, DEMO_ENV_KWARGS, demo_settings
 
 STEPS = 100_000  # env steps of every learner
 LABELS = 500
 EPISODES = 20
+LEARNERS = ("random", "oracle_ppo", "perfect", "mistake")
+
+
+def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
+    """Mean oracle return of one learner on EPISODES unseen episodes."""
+    single_thread()
+    import gymnasium as gym
+
+    import rlhf_sandbox  # noqa: F401  (registers the ids)
+    from rlhf_sandbox.agents.oracles import get_oracle
+    from rlhf_sandbox.agents.ppo import load_policy
+    from rlhf_sandbox.agents.report import score_policy, train_oracle_ppo
+    from rlhf_sandbox.agents.rlhf import RLHFLoop
+    from rlhf_sandbox.agents.rollout import random_policy, sb3_policy
+    from rlhf_sandbox.cli_train import demo_settings
+
+    oracle = get_oracle("courteous")
+    rater = learner if learner in ("perfect", "mistake") else "perfect"
+    s = demo_settings(seed, rater, steps, labels)
+    if learner == "random":
+        space = gym.make(s.env_id, **s.env_kwargs).action_space
+        policy = random_policy(space, seed)
+    elif learner == "oracle_ppo":
+        policy = train_oracle_ppo(s, oracle, progress=False)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            loop = RLHFLoop(s, tmp)
+            loop.train(progress=False)
+            loop.close()
+            policy = sb3_policy(load_policy(f"{tmp}/policy.pt"))
+    score = score_policy(policy, s, oracle, None, EPISODES).oracle_return
+    assert score is not None
+    return score
 
 
 def main() -> None:
@@ -49,65 +76,62 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--labels", type=int, default=LABELS)
+    ap.add_argument("--jobs", type=int, default=1, help="learners run at once, one process each")
     args = ap.parse_args()
-    single_thread()
-    oracle = get_oracle("courteous")
+    from rlhf_sandbox.cli_train import DEMO_ENV, DEMO_ENV_KWARGS
+    from rlhf_sandbox.sim.driving.kernels import warm_up
+
+    warm_up()  # compile (or load) the kernels once, before the workers start
+    t0 = time.perf_counter()
+    tasks = [(learner, seed) for seed in args.seeds for learner in LEARNERS]
+    rest = (args.steps, args.labels)
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            futures = [pool.submit(learner_return, ln, sd, *rest) for ln, sd in tasks]
+            results = [f.result() for f in futures]
+    else:
+        results = [learner_return(ln, sd, *rest) for ln, sd in tasks]
+    got = dict(zip(tasks, results, strict=True))
     rows = []
     for seed in args.seeds:
-        base = demo_settings(seed, "perfect", args.steps, args.labels)
-        t0 = time.perf_counter()
-        space = gym.make(DEMO_ENV, **DEMO_ENV_KWARGS).action_space
-        r_random = score_policy(random_policy(space, seed), base, oracle, None, EPISODES)
-        with tempfile.TemporaryDirectory() as tmp:
-            policy = train_oracle_ppo(base, oracle, progress=False)
-            r_oracle = score_policy(policy, base, oracle, None, EPISODES)
-            row = {
-                "seed": seed,
-                "random": r_random.oracle_return,
-                "oracle_ppo": r_oracle.oracle_return,
-            }
-            for rater in ("perfect", "mistake"):
-                s = demo_settings(seed, rater, args.steps, args.labels)
-                loop = RLHFLoop(s, f"{tmp}/{rater}")
-                loop.train(progress=False)
-                loop.close()
-                pol = sb3_policy(load_policy(f"{tmp}/{rater}/policy.pt"))
-                row[rater] = score_policy(pol, s, oracle, None, EPISODES).oracle_return
-        gap = row["oracle_ppo"] - row["random"]
+        row: dict[str, float | int | None] = {"seed": seed}
+        row.update({ln: got[(ln, seed)] for ln in LEARNERS})
+        lo, hi = got[("random", seed)], got[("oracle_ppo", seed)]
         for rater in ("perfect", "mistake"):
-            row[f"score_{rater}"] = (row[rater] - row["random"]) / gap if gap > 0 else None
-        row["seconds"] = round(time.perf_counter() - t0, 1)
+            row[f"score_{rater}"] = (got[(rater, seed)] - lo) / (hi - lo) if hi > lo else None
         rows.append(row)
         print(
-            f"seed {seed}: random {row['random']:.2f}, PPO on oracle {row['oracle_ppo']:.2f},"
-            f" RLHF perfect {row['perfect']:.2f} (score {row['score_perfect']:.2f}),"
-            f" mistake {row['mistake']:.2f} (score {row['score_mistake']:.2f})"
-            f" [{row['seconds']:.0f} s]"
+            f"seed {seed}: random {lo:.2f}, PPO on oracle {hi:.2f},"
+            f" RLHF perfect {row['perfect']:.2f} (score {_f(row['score_perfect'])}),"
+            f" mistake {row['mistake']:.2f} (score {_f(row['score_mistake'])})"
         )
-    med = {
-        k: statistics.median(r[k] for r in rows)
-        for k in ("random", "oracle_ppo", "perfect", "mistake", "score_perfect", "score_mistake")
-    }
+    med = {}
+    for k in (*LEARNERS, "score_perfect", "score_mistake"):
+        vals = [r[k] for r in rows if r[k] is not None]
+        med[k] = statistics.median(vals) if vals else None
     print(
         f"\n{DEMO_ENV} {DEMO_ENV_KWARGS}, {args.steps:,} steps, {args.labels} labels, "
-        f"seeds {args.seeds} (medians):"
+        f"seeds {args.seeds} (medians; {time.perf_counter() - t0:.0f} s, {args.jobs} jobs):"
     )
     print(
-        f"  oracle return: random {med['random']:.2f}, PPO on oracle {med['oracle_ppo']:.2f}, "
-        f"RLHF perfect {med['perfect']:.2f}, RLHF mistake {med['mistake']:.2f}"
+        f"  oracle return: random {_f(med['random'])}, PPO on oracle {_f(med['oracle_ppo'])}, "
+        f"RLHF perfect {_f(med['perfect'])}, RLHF mistake {_f(med['mistake'])}"
     )
-    ok_gap = med["oracle_ppo"] - med["random"] > 10
-    print(f"  PPO on oracle beats random clearly (> 10): {'PASS' if ok_gap else 'FAIL'}")
+    gap = (med["oracle_ppo"] or 0.0) - (med["random"] or 0.0)
+    print(f"  PPO on oracle beats random clearly (> 10): {'PASS' if gap > 10 else 'FAIL'}")
     for rater, target in (("perfect", 0.8), ("mistake", 0.7)):
         sc = med[f"score_{rater}"]
-        print(
-            f"  score {rater}: {sc:.2f} (target >= {target}: {'PASS' if sc >= target else 'FAIL'})"
-        )
+        ok = sc is not None and sc >= target
+        print(f"  score {rater}: {_f(sc)} (target >= {target}: {'PASS' if ok else 'FAIL'})")
     path = save(
         "label_efficiency",
         {"steps": args.steps, "labels": args.labels, "rows": rows, "median": med},
     )
     print(f"saved {path}")
+
+
+def _f(x: float | int | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 if __name__ == "__main__":
