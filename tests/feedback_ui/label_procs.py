@@ -28,13 +28,14 @@ def app(run: Path, rater: str, target: int) -> None:
     print("ready", flush=True)
     end = time.monotonic() + 300
     pressed: object = None
-    while time.monotonic() < end:
+    while time.monotonic() < end and la.ctl.running:  # SIGTERM arrives as a QUIT
         cur = la.ctl.current
         if la.ready() and cur is not pressed:  # one key press per pair shown
             code = pygame.key.key_code("1")
             pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=code, mod=0, unicode="1"))
             pressed = cur
         la.frame()
+        time.sleep(0.001)  # as a capped frame rate would: the prefetch thread gets the GIL
         if cur is None and watch.label_count("main") >= target:
             break
     la.close()

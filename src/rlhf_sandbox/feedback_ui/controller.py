@@ -99,6 +99,10 @@ class LabelController:
         got = [self._load(c) for c in self.current.clips]
         return None if any(g is None for g in got) else [g for g in got if g is not None]
 
+    def next_ready(self) -> bool:
+        """The item after the current one is claimed and drawn (it will show at once)."""
+        return bool(self.ahead) and all(self._load(c) is not None for c in self.ahead[0].clips)
+
     def period(self) -> float:
         got = self.loaded()
         return max((c.duration_s for c in got), default=0.0) if got else 0.0

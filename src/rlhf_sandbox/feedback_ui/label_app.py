@@ -18,7 +18,7 @@ from typing import Any
 from rlhf_sandbox.feedback_ui.controller import LabelController
 from rlhf_sandbox.feedback_ui.items import COMPARE, MODES, make_source
 from rlhf_sandbox.feedback_ui.label_keys import MAX_TAGS, translate
-from rlhf_sandbox.feedback_ui.label_view import WINDOW, LabelView
+from rlhf_sandbox.feedback_ui.label_view import LabelView
 from rlhf_sandbox.feedback_ui.overlay import RewardOverlay
 from rlhf_sandbox.feedback_ui.prefetch import Prefetcher
 from rlhf_sandbox.store.db import DEFAULT_LEASE_S, PreferenceDB
@@ -87,7 +87,7 @@ class LabelApp:
         )
         pygame.display.init()  # no audio: pygame.init() would open the sound card
         pygame.font.init()
-        self.screen = pygame.display.set_mode(WINDOW)
+        self.screen = pygame.display.set_mode(self.view.window_size)
         pygame.display.set_caption(f"rlhf-sandbox label · {self.run_dir.name} · {rater}")
         self.clock = pygame.time.Clock()
         self._dragging = False

@@ -33,7 +33,7 @@ from rlhf_sandbox.feedback_ui.label_widgets import (
 WINDOW = (1020, 640)
 MARGIN = 20
 COMPARE_PANEL = (480, 270)
-RATE_PANEL = (640, 360)
+RATE_PANEL = (560, 315)
 CURVE_H = 56
 
 
@@ -79,6 +79,10 @@ class LabelView:
         self.lay = layout(mode)
         self.fonts = Fonts()
         self.buttons: list[Button] = []
+
+    @property
+    def window_size(self) -> tuple[int, int]:
+        return (WINDOW[0], self.lay.rows[3] + 70)  # the comment row and the help line below
 
     @property
     def panel_size(self) -> tuple[int, int]:
@@ -135,7 +139,7 @@ class LabelView:
             text(surf, self.fonts.normal, ctl.message, (WINDOW[0] - MARGIN - img_w, 12), col)
 
     def _waiting(self, surf: Any, ctl: LabelController) -> None:
-        cx, cy = WINDOW[0] // 2, WINDOW[1] // 2 - 60
+        cx, cy = WINDOW[0] // 2, self.window_size[1] // 2 - 60
         title = "Nothing to label yet" if ctl.mode == COMPARE else "No clips left to rate"
         text(surf, self.fonts.big, title, (cx, cy), TEXT, centre=True)
         sub = (

@@ -67,7 +67,8 @@ def draw_button(surf: Any, fonts: Fonts, b: Button) -> None:
     r = pygame.Rect(b.rect)
     pygame.draw.rect(surf, BUTTON_ON if b.on else BUTTON, r, border_radius=6)
     pygame.draw.rect(surf, ACCENT if b.on else (90, 94, 104), r, width=1, border_radius=6)
-    text(surf, fonts.normal, b.text, r.center, centre=True)
+    below_hint = r.h >= 40 and b.hint  # tall buttons: the key above the text, not beside it
+    text(surf, fonts.normal, b.text, (r.centerx, r.centery + (5 if below_hint else 0)), centre=True)
     if b.hint:
         text(surf, fonts.small, b.hint, (r.x + 6, r.y + 4), DIM)
 
