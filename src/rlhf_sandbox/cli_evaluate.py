@@ -21,8 +21,20 @@ if TYPE_CHECKING:  # heavy imports wait until the input is checked
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)  # one line, always
     return typer.Exit(code=2)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """``--out`` must be new (or ``--overwrite``) and creatable: its nearest existing
+    ancestor a folder."""
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} exists; pick a new --out or pass --overwrite")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is not a folder")
 
 
 def evaluate(
@@ -57,17 +69,19 @@ def evaluate(
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     import rlhf_sandbox  # noqa: F401  (registers the env ids)
     from rlhf_sandbox.agents.harness import DriverError, SuiteError, load_suite, parse_driver
+    from rlhf_sandbox.agents.harness.drivers import check_driver
     from rlhf_sandbox.agents.harness.report import CLIP_MODES
 
     try:
         if clips not in CLIP_MODES:
             raise ValueError(f"--clips must be one of {', '.join(CLIP_MODES)}, got {clips!r}")
-        if out.exists() and not overwrite:
-            raise ValueError(f"{out} exists; pick a new --out or pass --overwrite")
+        _check_out(out, overwrite)
         s = load_suite(suite)
         if episodes is not None:
             s = s.with_episodes(episodes)
         drivers = [parse_driver(policy)] + ([parse_driver(baseline)] if baseline else [])
+        for d in drivers:  # a policy that cannot load or act fails here, before any episode
+            check_driver(d, s)
     except (SuiteError, DriverError, ValueError) as e:
         raise _fail(str(e)) from None
     _run(s, drivers, out, n_envs, worst, clips, overwrite)
@@ -112,11 +126,14 @@ def _run(
             except DriverError as e:
                 bar.stop()
                 raise _fail(str(e)) from None
-    with console.status("writing the report (clips, GIFs, plots)"):
-        path = write_report(
-            out, runs[0], runs[1] if len(runs) > 1 else None, worst_k=worst, clips=clips,
-            overwrite=overwrite,
-        )  # fmt: skip
+    try:
+        with console.status("writing the report (clips, GIFs, plots)"):
+            path = write_report(
+                out, runs[0], runs[1] if len(runs) > 1 else None, worst_k=worst, clips=clips,
+                overwrite=overwrite,
+            )  # fmt: skip
+    except OSError as e:  # nothing is left behind: write_report removes its temporary folder
+        raise _fail(f"cannot write the report to {out} ({e.strerror or e})") from None
     _print_summary(console, runs)
     console.print(f"report: {path}")
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from rlhf_sandbox.cli import app
@@ -53,3 +54,45 @@ def test_evaluate_with_baseline_and_sb3_zip(
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "exists" in again.stderr
     assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def _one_line_error(res: Result, fragment: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], lines
+    assert res.stdout == ""  # no header, no progress bar
+
+
+def test_a_policy_that_cannot_act_fails_before_any_episode(
+    sb3_model: Path, tiny_suite: Path, tmp_path: Path
+) -> None:
+    """A corrupt policy.pt, a file that is not an SB3 zip, or a continuous constant action
+    under meta-actions used to fail only once the run had started (header and progress bar
+    printed, the torch message over several lines)."""
+    bad_run = tmp_path / "corrupt"
+    bad_run.mkdir()
+    (bad_run / "policy.json").write_text((sb3_model / "run" / "policy.json").read_text())
+    (bad_run / "policy.pt").write_bytes((sb3_model / "run" / "policy.pt").read_bytes()[:300])
+    junk = tmp_path / "junk.zip"
+    junk.write_text("not a zip")
+    for spec, fragment in (
+        (str(bad_run), "cannot load the policy"),
+        (str(junk), "not a stable-baselines3 model"),
+        ("constant:1,2", "unknown action"),
+    ):
+        out = tmp_path / "r"
+        args = ["evaluate", "--policy", "idm", "--baseline", spec, "--suite", str(tiny_suite)]
+        res = CliRunner().invoke(app, [*args, "--out", str(out)])
+        _one_line_error(res, fragment)
+        assert "scenario 'highway'" in res.stderr
+        assert not out.exists()
+
+
+def test_out_below_a_file_is_one_line(tmp_path: Path) -> None:
+    """--out under an existing file used to end in a FileExistsError traceback."""
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    res = CliRunner().invoke(
+        app, ["evaluate", "--policy", "idm", "--suite", "smoke", "--out", str(f / "a" / "b")]
+    )
+    _one_line_error(res, "is not a folder")

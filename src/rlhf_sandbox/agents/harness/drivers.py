@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +31,9 @@ import numpy as np
 from rlhf_sandbox.config import ConfigError
 from rlhf_sandbox.envs.core import next_seed
 from rlhf_sandbox.envs.driving import ACTIONS
+
+if TYPE_CHECKING:
+    from rlhf_sandbox.agents.harness.suites import Suite
 
 ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``act(obs [N, D], episode_seed [N], step [N]) -> actions [N, ...]``"""
@@ -174,7 +177,7 @@ def _saved(pt: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
 
     try:
         policy = load_policy(pt)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise DriverError(f"{pt}: cannot load the policy ({e})") from None
     _check_spaces(str(pt), policy, obs, act)
     return _predict(policy)
@@ -218,3 +221,17 @@ def check_driver_config(driver: Driver, config: Any) -> Any:
         return build_config(type(config), config, **driver.overrides)
     except ConfigError as e:
         raise DriverError(f"policy {driver.name}: {e}") from None
+
+
+def check_driver(driver: Driver, suite: Suite) -> None:
+    """Bind ``driver`` once to every scenario of ``suite`` on a one-slot core: a policy
+    that cannot load, whose spaces differ, or whose action does not fit fails here with a
+    DriverError naming the scenario, before any episode runs."""
+    from rlhf_sandbox.envs.driving import DrivingCore
+
+    for sc in suite.scenarios:
+        try:
+            core = DrivingCore(check_driver_config(driver, sc.config), 1)
+            driver.bind(core.single_observation_space, core.single_action_space)
+        except DriverError as e:
+            raise DriverError(f"scenario {sc.name!r}: {e}") from None
