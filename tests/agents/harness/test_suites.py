@@ -72,6 +72,12 @@ BAD = [
     (GOOD.replace("density = 1.5", 'ego_driver = "idm"'), "set by the driver under test"),
     (GOOD.replace('env = "rlhf_sandbox/Merge-v0"', ""), "scenario 'b': env is missing"),
     (GOOD.replace("[defaults]", "[defaults"), "malformed TOML"),
+    # a scenario given by seeds = [...] used to skip these two checks
+    (GOOD.replace("seeds = [4, 9]", "seeds = [4, 9]\ndescription = 5"), "description must be"),
+    (
+        GOOD.replace("seeds = [4, 9]", "seeds = [" + ", ".join(map(str, range(10_001))) + "]"),
+        "at most 10000 seeds",
+    ),
 ]
 
 

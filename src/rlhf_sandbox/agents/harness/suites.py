@@ -163,6 +163,7 @@ def _scenario(sc: dict[str, Any], defaults: dict[str, Any], where: str) -> Scena
         config = driving_config(env.split("/")[-1], None, cfg)
     except ConfigError as e:
         raise SuiteError(f"{where}: {e}") from None
+    desc = _str(sc.get("description", ""), f"{where}: description", empty=True)
     if "seeds" in sc:
         if "seed" in sc or "episodes" in sc:
             raise SuiteError(f"{where}: give either seeds = [...] or seed and episodes, not both")
@@ -173,12 +174,13 @@ def _scenario(sc: dict[str, Any], defaults: dict[str, Any], where: str) -> Scena
             _int(s, f"{where}: seeds", lo=0)
         if len(set(seeds)) != len(seeds):
             raise SuiteError(f"{where}: seeds must be distinct")
-        return Scenario(name, env, config, tuple(seeds), sc.get("description", ""))
+        if len(seeds) > MAX_EPISODES:
+            raise SuiteError(f"{where}: at most {MAX_EPISODES} seeds, got {len(seeds)}")
+        return Scenario(name, env, config, tuple(seeds), desc)
     episodes = _int(sc.get("episodes", defaults.get("episodes")), f"{where}: episodes", lo=1)
     if episodes > MAX_EPISODES:
         raise SuiteError(f"{where}: episodes must be <= {MAX_EPISODES}, got {episodes}")
     seed = _int(sc.get("seed", defaults.get("seed", 0)), f"{where}: seed", lo=0)
-    desc = _str(sc.get("description", ""), f"{where}: description", empty=True)
     return Scenario(name, env, config, tuple(range(seed, seed + episodes)), desc)
 
 
