@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,7 +55,9 @@ def play(
         Path | None, typer.Option(help="run folder to store into (default runs/play-<ENV>)")
     ] = None,
     rater: Annotated[str | None, typer.Option(help="your name in the store")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="seed of the first episode")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="seed of the first episode (default: random)")
+    ] = None,
     role: Annotated[str, typer.Option(help="arena: drive the env's NPC, or the player")] = "npc",
     correct: Annotated[
         bool, typer.Option(help="correction mode: the policy drives, T takes over")
@@ -97,7 +100,11 @@ def play(
         settings = _run_settings(run_dir, env)
         kwargs = {**settings.get("env_kwargs", {}), **_env_kwargs(env_arg or [])}
         kwargs.pop("role", None)
-        secs = clip_seconds or float(settings.get("clip_seconds", DEFAULT_CLIP_SECONDS))
+        secs = (
+            clip_seconds
+            if clip_seconds is not None
+            else float(settings.get("clip_seconds", DEFAULT_CLIP_SECONDS))
+        )
         if secs <= 0:
             raise ValueError(f"--clip-seconds must be positive, got {secs}")
         if policy is not None and not correct:
@@ -119,6 +126,8 @@ def play(
             policy_fn = load_policy_fn(policy, world)
     except (ValueError, TypeError) as e:
         raise _fail(str(e)) from None
+    if seed is None:  # a fresh episode each session, not the same seed chain every time
+        seed = secrets.randbelow(2**31)
     _play(world, run_dir, rater or getpass.getuser(), seed, secs, policy_fn, max_steps, screenshot)
 
 
@@ -149,7 +158,7 @@ def _play(
         mode = "correction" if policy_fn is not None else "play"
         console.print(
             f"[bold]play[/]: {mode} mode on [cyan]{world.env_id}[/], clips of {steps} decisions"
-            f" ({steps / world.policy_hz:g} s) -> {run_dir}/store"
+            f" ({steps / world.policy_hz:g} s), seed {seed} -> {run_dir}/store"
         )
         shot = (min(3, max_steps or 3), screenshot) if screenshot is not None else None
         saved = PlayApp(session, realtime=max_steps is None).run(max_steps, shot)

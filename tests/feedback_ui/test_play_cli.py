@@ -58,3 +58,47 @@ def test_play_bad_input(tmp_path: Path) -> None:
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert "Error:" in res.output and message in res.output, res.output
+
+
+def test_play_bad_policy_files_and_clip_length(tmp_path: Path) -> None:
+    """A corrupt policy.pt used to end in a torch traceback (exit 1), a file that is not a
+    zip in "Error: Error: ..."; --clip-seconds 0 silently became the default 2 s."""
+    from stable_baselines3 import PPO
+
+    from rlhf_sandbox.agents.ppo import save_policy
+
+    env = gym.make("rlhf_sandbox/Highway-v0")
+    model = PPO("MlpPolicy", env, n_steps=64, policy_kwargs={"net_arch": [8]}, device="cpu")
+    save_policy(model, tmp_path / "pol" / "policy.pt")
+    env.close()
+    pt = tmp_path / "pol" / "policy.pt"
+    pt.write_bytes(pt.read_bytes()[:300])
+    junk = tmp_path / "junk.zip"
+    junk.write_text("not a zip")
+    run = str(tmp_path / "r")
+    base = ["play", "Highway-v0", "--run", run, "--headless", "--max-steps", "1"]
+    cases = [
+        ([*base, "--correct", "--policy", str(tmp_path / "pol")], "cannot load the policy"),
+        ([*base, "--correct", "--policy", str(junk)], "cannot load the policy"),
+        ([*base, "--clip-seconds", "0"], "--clip-seconds must be positive"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+        assert message in lines[0] and "Error: Error" not in lines[0], lines
+
+
+def test_play_without_seed_starts_a_fresh_episode_each_session(tmp_path: Path) -> None:
+    """Without --seed every session used to play the very same seed chain (same traffic)."""
+    run = tmp_path / "run"
+    args = ["play", "Highway-v0", "--run", str(run), "--headless", "--max-steps", "3", *FAST]
+    for _ in range(2):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        seeds = {db.get_clip(d.clip).seed for d in db.demonstrations("main")}
+    assert len(seeds) == 2
+    res = runner.invoke(app, [*args, "--seed", "11"])
+    assert "seed 11 " in " ".join(res.stdout.split())

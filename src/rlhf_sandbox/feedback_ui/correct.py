@@ -53,12 +53,16 @@ def load_policy_fn(path: str | Path, world: PlayWorld) -> PolicyFn:
     torch.set_num_threads(1)
     p = policy_file(path)
     model: Any
-    if p.suffix == ".zip":
-        from stable_baselines3 import PPO
+    try:
+        if p.suffix == ".zip":
+            from stable_baselines3 import PPO
 
-        model = PPO.load(p, device="cpu")  # SB3 zips unpickle part of the file: trusted only
-    else:
-        model = load_policy(p)
+            model = PPO.load(p, device="cpu")  # SB3 zips unpickle part of the file: trusted only
+        else:
+            model = load_policy(p)
+    except Exception as e:  # a corrupt or foreign file raises many kinds of errors
+        msg = " ".join(str(e).split()).removeprefix("Error: ")
+        raise ValueError(f"{p}: cannot load the policy ({msg})") from None
     obs_space, act_space = model.observation_space, model.action_space
     core = world.core
     if not (
