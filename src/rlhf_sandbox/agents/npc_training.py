@@ -20,7 +20,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from rlhf_sandbox.agents.ppo import RichProgress
+from rlhf_sandbox.agents.ppo import RichProgress, unchecked_distributions
 from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.arena_config import ArenaConfig
@@ -131,7 +131,8 @@ def train_companions(
     model = make_model(env, seed, ppo)
     start = time.perf_counter()
     bar = RichProgress(timesteps, "training companions") if progress else None
-    model.learn(timesteps, callback=bar)
+    with unchecked_distributions():
+        model.learn(timesteps, callback=bar)
     seconds = time.perf_counter() - start
 
     def greedy(obs: Any) -> np.ndarray:

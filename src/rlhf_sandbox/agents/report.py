@@ -19,7 +19,13 @@ import numpy as np
 from rlhf_sandbox.agents.absorbing import flagged
 from rlhf_sandbox.agents.learned_reward import OracleReward
 from rlhf_sandbox.agents.oracles import Oracle, get_oracle
-from rlhf_sandbox.agents.ppo import RichProgress, load_policy, make_model, make_vec_env
+from rlhf_sandbox.agents.ppo import (
+    RichProgress,
+    load_policy,
+    make_model,
+    make_vec_env,
+    unchecked_distributions,
+)
 from rlhf_sandbox.agents.record import action_array
 from rlhf_sandbox.agents.reward_model import RewardEnsemble
 from rlhf_sandbox.agents.rlhf import RUN
@@ -123,7 +129,8 @@ def train_oracle_ppo(s: RLHFSettings, oracle: Oracle, progress: bool) -> PolicyF
     env = OracleReward(make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **s.env_kwargs), oracle)
     algo = make_model(env, s.ppo)
     callback = RichProgress(s.timesteps, "PPO on the oracle") if progress else None
-    algo.learn(total_timesteps=s.timesteps, callback=callback)
+    with unchecked_distributions():
+        algo.learn(total_timesteps=s.timesteps, callback=callback)
     env.close()
     return sb3_policy(algo)
 

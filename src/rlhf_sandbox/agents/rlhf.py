@@ -34,7 +34,13 @@ from rlhf_sandbox.agents.absorbing import flagged, pad, reward_space
 from rlhf_sandbox.agents.feedback import preference_batch
 from rlhf_sandbox.agents.learned_reward import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.oracles import Oracle, get_oracle
-from rlhf_sandbox.agents.ppo import RichProgress, make_model, make_vec_env, save_policy
+from rlhf_sandbox.agents.ppo import (
+    RichProgress,
+    make_model,
+    make_vec_env,
+    save_policy,
+    unchecked_distributions,
+)
 from rlhf_sandbox.agents.queries import select_pairs
 from rlhf_sandbox.agents.raters import SyntheticRater, rater_config
 from rlhf_sandbox.agents.record import ClipSource, RecordClips, core_of
@@ -63,6 +69,12 @@ class LoopState:
     rater_rng: dict[str, Any] = field(default_factory=dict)  # the synthetic rater's
     checkpoint: str = ""  # the tag of the checkpoint files this state goes with
     done: bool = False
+
+
+def accuracy_text(acc: float | None) -> str:
+    """Held-out accuracy for the progress line: "-" before a fit or without a held-out set
+    (too few labels: the fit's report says None)."""
+    return "-" if acc is None or acc != acc else f"{acc:.2f}"
 
 
 class RLHFLoop:
@@ -152,12 +164,13 @@ class RLHFLoop:
             self.progress = RichProgress(max(remaining, 0), "rlhf")
             callbacks.append(self.progress)
         if remaining > 0:
-            self.algo.learn(
-                total_timesteps=remaining,
-                callback=CallbackList(callbacks),
-                reset_num_timesteps=self.state.iteration == 0,
-                tb_log_name="rlhf",
-            )
+            with unchecked_distributions():
+                self.algo.learn(
+                    total_timesteps=remaining,
+                    callback=CallbackList(callbacks),
+                    reset_num_timesteps=self.state.iteration == 0,
+                    tb_log_name="rlhf",
+                )
         self.state.done = True
         self.state.num_timesteps = int(self.algo.num_timesteps)
         self._checkpoint()
@@ -186,10 +199,10 @@ class RLHFLoop:
         st.num_timesteps = int(self.algo.num_timesteps)
         self.pending_checkpoint = True  # written after PPO's update of this rollout
         if self.progress is not None:
-            acc = st.history[-1]["heldout_accuracy"] if st.history else float("nan")
+            acc = st.history[-1]["heldout_accuracy"] if st.history else None
             self.progress.describe(
                 f"rlhf · labels {self.db.label_count(RUN)}/{self.s.labels}"
-                f" · reward model v{st.model_version} acc {acc:.2f}"
+                f" · reward model v{st.model_version} acc {accuracy_text(acc)}"
             )
 
     # ------------------------------------------------------------------ steps
