@@ -118,3 +118,27 @@ def test_queue_and_raters_bad_input(tmp_path: Path) -> None:
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert "Error:" in res.output and message in res.output, res.output
+
+
+def test_queue_that_fails_copies_nothing_in(tmp_path: Path) -> None:
+    """Another store's clips used to be copied into the run before the pairing failed, so
+    a failed queue left a new clip group behind."""
+    run, _ = make_run(tmp_path)
+    other = tmp_path / "other"
+    with PreferenceDB(other / "store" / "prefs.sqlite") as db:
+        ClipStore(other / "store", db).add(clips("main", [0, 1], t=7))  # no clip of length 7 here
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        before = sorted(db.clip_ids())
+    res = runner.invoke(app, ["queue", "--run", str(run), "--policies", str(other), "policyA"])
+    assert res.exit_code == 2 and "no pair of clips" in res.stderr, res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        assert sorted(db.clip_ids()) == before and db.queries() == []
+
+
+def test_queue_policies_must_be_two_groups(tmp_path: Path) -> None:
+    """--policies A A used to pair every clip of A with itself."""
+    run, _ = make_run(tmp_path)
+    res = runner.invoke(app, ["queue", "--run", str(run), "--policies", "policyA", "policyA"])
+    assert res.exit_code == 2 and "two different clip groups" in res.stderr, res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        assert db.queries() == []

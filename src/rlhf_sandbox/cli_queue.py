@@ -60,6 +60,10 @@ def queue(
     try:
         if sum(chosen) != 1:
             raise ValueError("give exactly one of --policies A B, --clips G, --demos")
+        if policies is not None and policies[0] == policies[1]:
+            raise ValueError(
+                f"--policies needs two different clip groups, got {policies[0]!r} twice"
+            )
         if not 0.0 <= repeat_share <= 1.0:
             raise ValueError(f"--repeat-share must be in [0, 1], got {repeat_share}")
         store = _open(run)
@@ -78,6 +82,8 @@ def queue(
         if not made:
             raise ValueError("no pair of clips of the same env and length to compare")
         made = cq.with_repeats(made, repeat_share, rng)
+        for g in [*(policies or ()), *(clips or ())]:  # other stores' clips, now it is sure
+            cq.import_group(store, g)
         ids = cq.enqueue(store.db, query_run, made, raters_per_query)
     except ValueError as e:
         raise _fail(str(e)) from None

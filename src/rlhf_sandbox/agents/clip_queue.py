@@ -4,7 +4,8 @@ Clips are chosen by *group*: a clip group is the run name of the clip rows (``Cl
 ``main`` for a training run's own clips, ``play`` for what people played, ``reports/NAME``
 for an evaluation's episodes, or any name a tool stores clips under). A group may also be
 another run folder (``runs/OTHER``, or a ``store/`` folder): its clips are copied into this
-store once, under the group name as given, with their ids kept.
+store once (:func:`import_group`, after the pairs are made), under the group name as
+given, with their ids kept.
 
 Three ways to pair clips, each query's sides placed at random:
 
@@ -42,34 +43,45 @@ class Pair:
     method: str
 
 
-def _other_store(sel: str) -> Path | None:
+def _other_store(store: ClipStore, sel: str) -> Path | None:
+    """The root of another store that ``sel`` names (None: ``sel`` is a group name)."""
     p = Path(sel)
     for root in (p / "store", p):
         if (root / "prefs.sqlite").is_file():
-            return root
+            return None if root.resolve() == store.root.resolve() else root
     return None
 
 
 def resolve_group(store: ClipStore, sel: str) -> list[ClipRow]:
-    """The clip rows of a group name, or of another store (copied in under ``sel``)."""
+    """The clip rows of a group name, or of another store (read there: nothing is copied
+    until :func:`import_group`, so a queue that fails leaves this store as it was)."""
     db = store.db
-    other = _other_store(sel)
-    if other is not None and other.resolve() != store.root.resolve():
-        src = ClipStore(other, PreferenceDB(other / "prefs.sqlite"))
-        try:
-            have = set(db.clip_ids())
-            new = [src.get(cid) for cid in src.ids() if cid not in have]
-            store.add([dataclasses.replace(c, run=sel) for c in new])
-            ids = src.ids()
-        finally:
-            src.db.close()
-        rows = [db.get_clip(cid) for cid in ids]
+    other = _other_store(store, sel)
+    if other is not None:
+        with PreferenceDB(other / "prefs.sqlite") as src:
+            rows = [src.get_clip(cid) for cid in src.clip_ids()]
     else:
         rows = [db.get_clip(cid) for cid in db.clip_ids(sel)]
     if not rows:
         groups = ", ".join(sorted({db.get_clip(c).run for c in db.clip_ids()})) or "none"
         raise ValueError(f"no clips in group {sel!r}; clip groups in this store: {groups}")
     return rows
+
+
+def import_group(store: ClipStore, sel: str) -> int:
+    """Copy the clips of another store named by ``sel`` into ``store`` (once, ids kept,
+    clip run ``sel``); returns how many were new (0 for a group of this store)."""
+    other = _other_store(store, sel)
+    if other is None:
+        return 0
+    src = ClipStore(other, PreferenceDB(other / "prefs.sqlite"))
+    try:
+        have = set(store.db.clip_ids())
+        new = [src.get(cid) for cid in src.ids() if cid not in have]
+        store.add([dataclasses.replace(c, run=sel) for c in new])
+    finally:
+        src.db.close()
+    return len(new)
 
 
 def _kind(r: ClipRow) -> tuple[str, int]:
