@@ -102,3 +102,21 @@ def test_world_ttc_and_headway_match_hand_computation(backend: str) -> None:
 
 def test_ttc_cap_is_the_worlds() -> None:
     assert TTC_CAP == params.TTC_CAP
+
+
+def test_world_acceleration_and_jerk_follow_the_documented_formulas() -> None:
+    """docs/HARNESS.md: a_t = (v_t - v_{t-1}) / dt, j_t = (a_t - a_{t-1}) / dt, a_{-1} = 0,
+    checked on a played episode against its own speeds (v_{-1}: the start state's)."""
+    from rlhf_sandbox.agents.harness import parse_driver, run_scenario
+    from rlhf_sandbox.agents.harness.suites import Scenario
+
+    sc = Scenario("h", "rlhf_sandbox/Highway-v0", DrivingConfig(vehicles=8, duration=8.0), (5,))
+    res = run_scenario(parse_driver("random"), sc)
+    (ep,) = res.episodes
+    dt = 1.0 / res.config.policy_hz
+    v = np.concatenate([[ep.start_state["speed"][0]], ep.features["speed"].astype(np.float64)])
+    a = np.diff(v) / dt
+    j = np.diff(np.concatenate([[0.0], a])) / dt
+    assert np.allclose(ep.features["acceleration"], a, atol=1e-3)
+    assert np.allclose(ep.features["jerk"], j, atol=1e-2)
+    assert ep.metrics["mean_abs_jerk"] == pytest.approx(np.abs(j).mean(), abs=1e-3)
