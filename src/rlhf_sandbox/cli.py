@@ -21,6 +21,7 @@ from rlhf_sandbox.cli_evaluate import evaluate
 from rlhf_sandbox.cli_label import label
 from rlhf_sandbox.cli_play import play
 from rlhf_sandbox.cli_queue import queue, raters
+from rlhf_sandbox.cli_sweep import sweep
 from rlhf_sandbox.cli_train import demo, train
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.command()(play)
 app.command()(queue)
 app.command()(raters)
 app.command()(label)
+app.command()(sweep)
 
 # Timesteps of `ppo`: ~2.5 to 3 minutes of training on 2 CPU cores. Measured: SB3 PPO on
 # HighwayFast-v0, 16 envs, torch on one thread, runs at ~1,600-1,800 env steps/s on an idle
