@@ -39,6 +39,7 @@ def sweep(
     """Run a grid of RLHF runs (seeds, teachers, label budgets, ...) as Ray tasks."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import rlhf_sandbox  # noqa: F401  (registers the env ids)
+    from rlhf_sandbox.agents.ray_connect import ray_installed
     from rlhf_sandbox.agents.sweep import SweepError, prepare
     from rlhf_sandbox.agents.sweep_config import SweepConfigError, load_sweep
     from rlhf_sandbox.cli_train import _check_env_kwargs
@@ -56,10 +57,10 @@ def sweep(
                     raise SweepConfigError(f"{config}: run {spec.run_id}: {e}") from None
                 checked.add(key)
         _check_out(out, resume)
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise SweepError("Ray is not installed; pip install 'rlhf-sandbox[ray]'")
+        if not ray_installed():
+            raise SweepError(
+                "Ray is not installed; install it with pip install 'rlhf-sandbox[ray]'"
+            )
         if resume and out.exists():
             prepare(plan, out, resume=True)  # settings that differ fail here, before Ray
     except (SweepConfigError, SweepError, ValueError) as e:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
 from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.agents.sweep_config import RunSpec, SweepPlan
 from rlhf_sandbox.agents.sweep_summary import RunRow, write_plot, write_summary
@@ -176,7 +177,11 @@ def _run_tasks(
 ) -> None:
     import ray
 
-    started = connect(address, max_parallel, plan.options.cpus_per_run)
+    cpus = max(1, round(max_parallel * plan.options.cpus_per_run)) if max_parallel else None
+    try:
+        started = connect(address, cpus)
+    except RayUnavailable as e:
+        raise SweepError(str(e)) from None
     pending: dict[Any, RunSpec] = {}
     try:
         task = ray.remote(execute_run).options(
@@ -207,29 +212,6 @@ def _run_tasks(
             ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
-
-
-def connect(address: str | None, max_parallel: int | None, cpus_per_run: float = 1.0) -> bool:
-    """Connect to ``address`` or start a local Ray; whether this call started it."""
-    try:
-        import ray
-    except ImportError:
-        raise SweepError(
-            "Ray is not installed; install it with pip install 'rlhf-sandbox[ray]'"
-        ) from None
-    if ray.is_initialized():
-        return False
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            cpus = os.cpu_count() or 1
-            if max_parallel:
-                cpus = max(1, round(max_parallel * cpus_per_run))
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise SweepError(f"cannot start or reach Ray at {address or 'local'}: {e}") from None
-    return True
 
 
 def store_run(out: Path, spec: RunSpec, outcome: dict[str, Any]) -> Path:

@@ -1,0 +1,45 @@
+"""Connecting to Ray: a local instance by default, or a cluster given by address.
+
+Used by ``sweep`` and ``evaluate --ray``. Ray is an optional dependency (the ``ray``
+extra); without it :func:`connect` raises :class:`RayUnavailable` with the install line.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class RayUnavailable(ValueError):
+    """Ray is not installed, or the cluster cannot be started or reached."""
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect to the cluster at ``address`` (``ray://host:10001``, ``host:6379`` or
+    ``auto``), or start a local Ray of ``num_cpus`` CPUs (default: all of this machine)
+    without its dashboard. An already initialised Ray is used as it is. Returns whether
+    this call started the connection (the caller then shuts it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable(
+            "Ray is not installed; install it with pip install 'rlhf-sandbox[ray]'"
+        ) from None
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            cpus = num_cpus or os.cpu_count() or 1
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        where = address or "a local Ray"
+        raise RayUnavailable(f"cannot start or reach {where}: {' '.join(str(e).split())}") from None
+    return True
+
+
+def ray_installed() -> bool:
+    """Whether the ``ray`` package can be imported (checked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
