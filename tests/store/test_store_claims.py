@@ -22,8 +22,8 @@ def _clip(cid: str) -> ClipRow:
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    d = PreferenceDB(tmp_path / "prefs.db")
+def db(store_url: str):
+    d = PreferenceDB.open(store_url)
     d.add_clips([_clip(c) for c in ("a", "b", "c", "d")])
     yield d
     d.close()
@@ -96,7 +96,7 @@ def test_version_2_file_upgraded_and_exports_leave_claims_out(tmp_path: Path) ->
     c.commit()
     c.close()
     with PreferenceDB(path) as d:
-        assert d.schema_version() == SCHEMA_VERSION == 3
+        assert d.schema_version() == SCHEMA_VERSION == 4
         assert _ids(d.claim_queries("r1", "alice", 1)) == [q]
         n = d.export_jsonl(tmp_path / "x.jsonl")
         assert "claims" not in (tmp_path / "x.jsonl").read_text()
@@ -110,7 +110,7 @@ _CLAIMER = textwrap.dedent(
     import sys
     from rlhf_sandbox.store.db import PreferenceDB
 
-    db = PreferenceDB(sys.argv[1])
+    db = PreferenceDB.open(sys.argv[1])
     rater = sys.argv[2]
     print("ready", flush=True)
     sys.stdin.readline()
@@ -130,7 +130,7 @@ def test_racing_apps_never_share_a_query(db: PreferenceDB) -> None:
         db.add_query("r1", "a", "b")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CLAIMER, str(db.path), r],
+            [sys.executable, "-c", _CLAIMER, db.url, r],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

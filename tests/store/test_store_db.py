@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rlhf_sandbox.store.db import (
+    SCHEMA_VERSION,
     ClipRow,
     LabelConflictError,
     PreferenceDB,
@@ -28,8 +29,8 @@ def clip_row(cid: str, run: str = "r1") -> ClipRow:
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    d = PreferenceDB(tmp_path / "prefs.db")
+def db(store_url: str):
+    d = PreferenceDB.open(store_url)
     d.add_run("r1", {"lr": 0.001})
     d.add_clips([clip_row(c) for c in ("a", "b", "c", "d")])
     yield d
@@ -37,11 +38,13 @@ def db(tmp_path: Path):
 
 
 def test_store_db_pragmas_and_schema(db: PreferenceDB) -> None:
-    assert db.schema_version() == 3
-    c = sqlite3.connect(db.path)
-    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    c.close()
-    with pytest.raises(sqlite3.IntegrityError):  # foreign keys on
+    assert db.schema_version() == SCHEMA_VERSION == 4
+    assert [v for v, _ in db.migrations()] == [4]
+    if db.kind == "sqlite":
+        c = sqlite3.connect(db.path)
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        c.close()
+    with pytest.raises(db.IntegrityError):  # foreign keys on
         db.add_query("r1", "a", "zzz")
 
 
@@ -58,10 +61,9 @@ def test_store_db_newer_schema_refused(tmp_path: Path) -> None:
 def test_store_label_visible_from_second_connection(db: PreferenceDB) -> None:
     q = db.add_query("r1", "a", "b", method="disagreement", score=0.7)
     lid = db.add_label(q, "alice", "right", rating=4, tags=["unsafe"], comment="hm")
-    other = sqlite3.connect(db.path)
-    row = other.execute("SELECT query, rater, choice, rating FROM labels WHERE id = ?", (lid,))
-    assert row.fetchone() == (q, "alice", "right", 4)
-    other.close()
+    with PreferenceDB.open(db.url) as other:
+        (got,) = other.labels("r1")
+    assert (got.id, got.query, got.rater, got.choice, got.rating) == (lid, q, "alice", "right", 4)
     (label,) = db.labels("r1")
     assert label.tags == ["unsafe"] and label.shown_left == "a" and label.comment == "hm"
     assert db.labels("other") == []
@@ -155,7 +157,7 @@ _LABELER = textwrap.dedent(
     import sys
     from rlhf_sandbox.store.db import PreferenceDB
 
-    db = PreferenceDB(sys.argv[1])
+    db = PreferenceDB.open(sys.argv[1])
     rater, n = sys.argv[2], int(sys.argv[3])
     qs = [q.id for q in db.pending_queries("r1", rater, n)]
     print("ready", flush=True)
@@ -173,7 +175,7 @@ def _make_queries(db: PreferenceDB, n: int, raters: int) -> None:
 
 def _labeler(db: PreferenceDB, rater: str, n: int) -> subprocess.Popen[str]:
     p = subprocess.Popen(
-        [sys.executable, "-c", _LABELER, str(db.path), rater, str(n)],
+        [sys.executable, "-c", _LABELER, db.url, rater, str(n)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -189,7 +191,7 @@ def test_store_kill_during_label_writes_keeps_acked(db: PreferenceDB) -> None:
     acked = [p.stdout.readline().strip() for _ in range(50)]
     p.kill()  # SIGKILL
     p.wait()
-    again = PreferenceDB(db.path)
+    again = PreferenceDB.open(db.url)
     assert again.integrity_check() == "ok"
     have = {lb.id for lb in again.labels()}
     assert set(acked) <= have

@@ -18,8 +18,8 @@ def _clip(cid: str, run: str = "r1") -> ClipRow:
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    d = PreferenceDB(tmp_path / "prefs.db")
+def db(store_url: str):
+    d = PreferenceDB.open(store_url)
     d.add_run("r1")
     d.add_clips([_clip(c) for c in ("a", "b", "c", "p")])
     yield d
@@ -74,7 +74,7 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     c.commit()
     c.close()
     with PreferenceDB(path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 3
+        assert db.schema_version() == SCHEMA_VERSION == 4
         db.add_run("r")
         db.add_clips([_clip("x", "r")])
         db.add_rating("x", "alice", score=5)

@@ -7,12 +7,14 @@ rendered ``frames`` (S RGB images, for envs that are not ours). A clip of a fore
 recorded without frames has neither: synthetic teachers need no pictures.
 
 :class:`ClipStore` writes clips in chunks: one compressed ``.npz`` per :meth:`ClipStore.add`
-call, written atomically, then one database row per clip. Files are read with
-``allow_pickle=False``: no pickle in our files.
+call, written atomically (a file in a folder, or a row of the database's ``chunks`` table),
+then one database row per clip. Chunks are read with ``allow_pickle=False``: no pickle in
+our files.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
+from rlhf_sandbox.store.url import parse_clips_url, parse_store_url
 
 CHUNK_DIR = "chunks"
 
@@ -184,19 +187,20 @@ def _first(d: Mapping[str, np.ndarray] | None) -> np.ndarray:
     return next(iter(d.values()))
 
 
-def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """np.savez_compressed to a temp file in the same folder, fsync, then rename."""
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file in the same folder, fsync, then rename (and fsync the
+    folder, so that the rename itself is durable)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
+    try:
         dfd = os.open(path.parent, os.O_RDONLY)
     except OSError:
         return
@@ -206,27 +210,61 @@ def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
         os.close(dfd)
 
 
-class ClipStore:
-    """Clip arrays in ``root/chunks/*.npz``, their metadata in a :class:`PreferenceDB`."""
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """A compressed ``.npz`` of ``arrays``, in memory."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
 
-    def __init__(self, root: str | os.PathLike[str], db: PreferenceDB) -> None:
-        self.root = Path(root)
+
+class ClipStore:
+    """Clip arrays in chunks, their metadata in a :class:`PreferenceDB`.
+
+    ``root`` is a folder: chunks are written to ``root/chunks/*.npz``. ``root=None``: they
+    are written into the database (its ``chunks`` table, in the same transaction as the
+    clip rows), where every rater who reaches the database reaches them. Reading looks in
+    the folder first, then in the database, so a store may hold both.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None, db: PreferenceDB) -> None:
+        self.root = None if root is None else Path(root)
         self.db = db
-        (self.root / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
+        if self.root is not None:
+            (self.root / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open(
+        cls,
+        store: str | os.PathLike[str],
+        clips: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> ClipStore:
+        """The store at URL ``store`` with its clips where ``clips`` (a clips URL) says;
+        see :mod:`~rlhf_sandbox.store.url` for both and the defaults."""
+        u = parse_store_url(store if isinstance(store, str) else Path(store))
+        place = parse_clips_url(
+            clips if clips is None or isinstance(clips, str) else Path(clips), u
+        )
+        return cls(place.path, PreferenceDB.open(u.url, **kwargs))
+
+    @property
+    def where(self) -> str:
+        """Where new chunks go, for messages."""
+        return f"{self.root / CHUNK_DIR}" if self.root is not None else f"{self.db.where} (chunks)"
 
     def add(self, clips: Sequence[Clip]) -> list[str]:
-        """Write the clips as one chunk file, then their rows in one transaction."""
+        """Write the clips as one chunk (a file, or a database row), then their rows in
+        one transaction."""
         if not clips:
             return []
         ids = [c.id for c in clips]
         if len(set(ids)) != len(ids):
             raise ValueError("ClipStore.add: duplicate clip ids in one call")
         chunk = f"{uuid.uuid4().hex}.npz"
-        path = self.root / CHUNK_DIR / chunk
         arrays: dict[str, np.ndarray] = {}
         for c in clips:
             arrays.update(c.arrays())
-        _write_npz_atomic(path, arrays)
+        data = npz_bytes(arrays)
         now = utc_now()
         rows = [
             ClipRow(
@@ -245,12 +283,42 @@ class ClipStore:
             )
             for c in clips
         ]
+        if self.root is None:
+            self.db.add_clips(rows, chunk=(chunk, data))
+            return ids
+        path = self.root / CHUNK_DIR / chunk
+        _write_atomic(path, data)
         try:
             self.db.add_clips(rows)
         except BaseException:
             path.unlink(missing_ok=True)  # nothing references it
             raise
         return ids
+
+    def read_chunk(self, name: str) -> bytes:
+        """A chunk's bytes, from the folder or else the database; ClipFileError if neither."""
+        if self.root is not None:
+            path = self.root / CHUNK_DIR / name
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise ClipFileError(f"clip file {path}: cannot read it ({e})") from e
+        data = self.db.get_chunk(name)
+        if data is None:
+            folder = "" if self.root is None else f"neither in {self.root / CHUNK_DIR} nor "
+            raise ClipFileError(
+                f"clip chunk {name} is {folder}in the database ({self.db.where}); "
+                "name the clips folder with --clips"
+            )
+        return data
+
+    def write_chunk(self, name: str, data: bytes) -> None:
+        """Put a chunk's bytes in the folder (atomically); a store without one refuses."""
+        if self.root is None:
+            raise ValueError("this ClipStore keeps chunks in the database: use import_rows")
+        _write_atomic(self.root / CHUNK_DIR / name, data)
 
     def sweep(self, *, older_than_s: float = 3600.0, delete_orphans: bool = False) -> list[Path]:
         """Remove leftovers of interrupted writes; returns the files removed.
@@ -260,6 +328,8 @@ class ClipStore:
         writer died between the rename and the database insert) are removed only with
         ``delete_orphans`` and when older than ``older_than_s``, for the same reason.
         """
+        if self.root is None:
+            return []  # chunks in the database are written with their rows: no leftovers
         cutoff = time.time() - older_than_s
         chunks = self.root / CHUNK_DIR
         gone = [p for p in chunks.glob(".*.part") if p.stat().st_mtime < cutoff]
@@ -278,12 +348,14 @@ class ClipStore:
     def get(self, clip_id: str) -> Clip:
         """Load one clip; unknown id -> KeyError, bad chunk file -> ClipFileError."""
         row = self.db.get_clip(clip_id)
-        path = self.root / CHUNK_DIR / row.chunk
+        path = row.chunk if self.root is None else self.root / CHUNK_DIR / row.chunk
         prefix = f"{clip_id}/"
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(io.BytesIO(self.read_chunk(row.chunk)), allow_pickle=False) as z:
                 arrays = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            if isinstance(e, ClipFileError):
+                raise
             raise ClipFileError(f"clip file {path}: cannot read clip {clip_id} ({e})") from e
         try:
             features = {k[9:]: v for k, v in arrays.items() if k.startswith("features/")}

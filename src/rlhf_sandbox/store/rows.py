@@ -1,5 +1,5 @@
-"""What the preference database stores, as typed rows (no SQL here: that is all in
-:mod:`rlhf_sandbox.store.db`, which re-exports these names)."""
+"""What the preference database stores, as typed rows, and the store's errors (no SQL
+here: see :mod:`rlhf_sandbox.store.db`, which re-exports these names)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ class SchemaVersionError(RuntimeError):
 
 class LabelConflictError(ValueError):
     """The rater already labelled this query, with different content."""
+
+
+class StoreURLError(ValueError):
+    """A store or clips URL that cannot be used (unknown scheme, missing path, ...)."""
+
+
+class StoreConnectionError(RuntimeError):
+    """The database server cannot be reached (or was lost and not regained in time)."""
 
 
 def utc_now() -> str:

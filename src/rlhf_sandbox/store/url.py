@@ -1,0 +1,100 @@
+"""Store and clip URLs.
+
+A store URL names the preference database:
+
+* ``sqlite:///runs/NAME/prefs.sqlite`` (a relative path) or ``sqlite:////abs/prefs.sqlite``
+  (SQLAlchemy's spelling: the path is what follows ``sqlite:///``); a plain file path means
+  the same;
+* ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?options]`` (``postgres://`` too), any URL
+  that libpq reads.
+
+A clips URL says where clip arrays (``.npz`` chunks) are written, and read from first:
+
+* ``file:///shared/clips`` (or a plain path): a folder, shared between machines by the
+  team's own means (NFS, SMB); each machine names its own mount point;
+* ``db``: inside the store's database (``chunks`` table), reachable by whoever reaches it.
+
+Default: for SQLite, the folder of the database file (as a run folder's ``store/`` always
+was); for PostgreSQL, ``db``. A chunk is always looked for in both places, so a store whose
+clips were copied into the database and later got files (or the other way round) reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from rlhf_sandbox.store.rows import StoreURLError
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+IN_DB = "db"
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """A parsed store URL: ``kind`` is "sqlite" (with ``path``) or "postgresql"."""
+
+    kind: str
+    url: str
+    path: Path | None = None
+
+    def default_clips(self) -> ClipsURL:
+        if self.path is not None:
+            return ClipsURL(self.path.parent)
+        return ClipsURL(None)
+
+
+@dataclass(frozen=True)
+class ClipsURL:
+    """Where chunks are written: a folder (``path``), or the database (``path`` None)."""
+
+    path: Path | None
+
+
+def parse_store_url(url: str | Path) -> StoreURL:
+    """``url`` as a :class:`StoreURL`; an unknown scheme or an empty path is a StoreURLError."""
+    if isinstance(url, Path):
+        return StoreURL("sqlite", f"sqlite:///{url}", url)
+    text = url.strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme == "":
+        if not text:
+            raise StoreURLError("empty store URL: use sqlite:///PATH or postgresql://...")
+        return StoreURL("sqlite", f"sqlite:///{text}", Path(text))
+    if scheme == "sqlite":
+        if not text.lower().startswith("sqlite:///") or len(text) == len("sqlite:///"):
+            raise StoreURLError(
+                f"store URL {url!r}: give a file, sqlite:///relative/path or sqlite:////abs/path"
+            )
+        path = Path(unquote(text[len("sqlite:///") :]))
+        return StoreURL("sqlite", f"sqlite:///{path}", path)
+    if scheme in POSTGRES_SCHEMES:
+        try:  # no host: libpq's local socket
+            urlsplit(text).port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            raise StoreURLError(f"store URL {url!r}: the port is not a number") from None
+        return StoreURL("postgresql", "postgresql://" + text.split("://", 1)[1])
+    raise StoreURLError(
+        f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite:///PATH or "
+        "postgresql://USER@HOST:PORT/DB"
+    )
+
+
+def parse_clips_url(url: str | Path | None, store: StoreURL) -> ClipsURL:
+    """``--clips``: ``file:///DIR``, a path, or ``db``; None means the store's default."""
+    if url is None:
+        return store.default_clips()
+    if isinstance(url, Path):
+        return ClipsURL(url)
+    text = url.strip()
+    if text == IN_DB:
+        return ClipsURL(None)
+    if text.lower().startswith("file://"):
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost") or not parts.path:
+            raise StoreURLError(f"clips URL {url!r}: use file:///ABSOLUTE/DIR")
+        return ClipsURL(Path(unquote(parts.path)))
+    if "://" in text or not text:
+        raise StoreURLError(f"clips URL {url!r}: use file:///DIR, a folder path, or db")
+    return ClipsURL(Path(text))
