@@ -1,0 +1,84 @@
+"""``evaluate`` on Ray: the same episodes, metrics.json numbers and episodes.csv rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlhf_sandbox.agents.harness import (
+    DriverError,
+    SuiteResult,
+    load_suite,
+    parse_driver,
+    run_suite,
+    write_report,
+)
+from rlhf_sandbox.agents.harness.distributed import driver_source, run_suites_distributed
+from rlhf_sandbox.agents.harness.metrics import METRIC_KEYS
+
+
+def _numbers(path: Path) -> dict[str, Any]:
+    """metrics.json without what differs between any two runs: when and how long."""
+    data = json.loads(path.read_text())
+    del data["created"], data["wall_seconds"]
+    return data
+
+
+def _same_episodes(a: SuiteResult, b: SuiteResult) -> None:
+    assert [(e.scenario, e.seed) for e in a.episodes] == [(e.scenario, e.seed) for e in b.episodes]
+    for x, y in zip(a.episodes, b.episodes, strict=True):
+        for k in METRIC_KEYS:  # bit for bit (NaN where undefined on both)
+            assert np.array_equal(x.metrics[k], y.metrics[k], equal_nan=True), k
+        assert np.array_equal(x.obs, y.obs) and np.array_equal(x.actions, y.actions)
+
+
+def test_smoke_suite_on_ray_equals_the_single_process_report(
+    ray_local: None, smoke_runs: dict[str, SuiteResult], tmp_path: Path
+) -> None:
+    suite = load_suite("smoke")
+    ticks: list[tuple[int, int]] = []
+    dist = run_suites_distributed(
+        ["random", "idm"], suite, progress=lambda i, n: ticks.append((i, n))
+    )
+    assert sorted(ticks) == sorted((i, 8) for i in (0, 1) for _ in range(3))
+    assert [r.driver for r in dist] == ["random", "idm"]
+    _same_episodes(smoke_runs["random"], dist[0])
+    _same_episodes(smoke_runs["idm"], dist[1])
+    kw: dict[str, Any] = {"worst_k": 1, "clips": "none"}  # clip ids are random: left out
+    write_report(tmp_path / "one", smoke_runs["random"], smoke_runs["idm"], **kw)
+    write_report(tmp_path / "ray", dist[0], dist[1], **kw)
+    assert _numbers(tmp_path / "one" / "metrics.json") == _numbers(
+        tmp_path / "ray" / "metrics.json"
+    )
+    one_csv = (tmp_path / "one" / "episodes.csv").read_text()
+    assert one_csv == (tmp_path / "ray" / "episodes.csv").read_text()
+    assert len(one_csv.splitlines()) == 1 + 2 * suite.episodes
+
+
+def test_a_run_folder_and_a_zip_travel_to_the_workers_as_bytes(
+    ray_local: None, sb3_model: Path, tiny_suite: Path, tmp_path: Path
+) -> None:
+    suite = load_suite(tiny_suite)
+    specs = [str(sb3_model / "run"), str(sb3_model / "model.zip")]
+    src = driver_source(specs[0])
+    assert set(src.files) == {"policy.pt", "policy.json"} and src.name == "run"
+    rebuilt = src.driver(tmp_path)
+    assert rebuilt.name == "run" and rebuilt.kind == "run"
+    dist = run_suites_distributed(specs, suite, n_envs=3)
+    for spec, res in zip(specs, dist, strict=True):
+        _same_episodes(run_suite(parse_driver(spec), suite, n_envs=3), res)
+
+
+def test_a_driver_error_in_a_worker_is_raised_as_itself(
+    ray_local: None, tiny_suite: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "broken"
+    run.mkdir()
+    (run / "policy.pt").write_bytes(b"not a state dict")
+    (run / "policy.json").write_text("{}")
+    with pytest.raises(DriverError, match="cannot load the policy"):
+        run_suites_distributed([str(run)], load_suite(tiny_suite))
