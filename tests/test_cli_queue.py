@@ -126,7 +126,8 @@ def test_queue_that_fails_copies_nothing_in(tmp_path: Path) -> None:
     run, _ = make_run(tmp_path)
     other = tmp_path / "other"
     with PreferenceDB(other / "store" / "prefs.sqlite") as db:
-        ClipStore(other / "store", db).add(clips("main", [0, 1], t=7))  # no clip of length 7 here
+        # neither the same episodes (seeds) nor the same length (7) as any clip here
+        ClipStore(other / "store", db).add(clips("main", [50, 51], t=7))
     with PreferenceDB(run / "store" / "prefs.sqlite") as db:
         before = sorted(db.clip_ids())
     res = runner.invoke(app, ["queue", "--run", str(run), "--policies", str(other), "policyA"])
@@ -142,3 +143,32 @@ def test_queue_policies_must_be_two_groups(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "two different clip groups" in res.stderr, res.output
     with PreferenceDB(run / "store" / "prefs.sqlite") as db:
         assert db.queries() == []
+
+
+def test_queue_judges_two_reports_in_a_new_folder(tmp_path: Path) -> None:
+    """Without a trainer: a new judging folder gets a store; FOLDER:GROUP picks one group of
+    an evaluation report; the same episodes are paired even where one ended sooner."""
+    report = tmp_path / "report"  # like `evaluate --baseline`: two groups in one store
+    with PreferenceDB(report / "store" / "prefs.sqlite") as db:
+        store = ClipStore(report / "store", db)
+        store.add(clips("policy", [0, 1, 2], t=4))  # crashed early
+        store.add(clips("baseline", [0, 1, 2], t=9))  # drove the whole episode
+    judge = tmp_path / "judge"
+    args = ["queue", "--run", str(judge), "--repeat-share", "0"]
+    res = runner.invoke(app, [*args, "--policies", f"{report}:policy", f"{report}:baseline"])
+    assert res.exit_code == 0, res.output
+    with PreferenceDB(judge / "store" / "prefs.sqlite") as db:
+        qs = db.queries()
+        assert len(qs) == 3
+        for q in qs:
+            a, b = db.get_clip(q.left_clip), db.get_clip(q.right_clip)
+            assert a.seed == b.seed and {a.T, b.T} == {4, 9}
+            assert {a.run, b.run} == {f"{report}:policy", f"{report}:baseline"}
+    res = runner.invoke(app, [*args, "--policies", f"{report}:policy", f"{report}:ghost"])
+    assert res.exit_code == 2 and "no clips in group 'ghost'" in res.stderr
+    assert "its groups: baseline, policy" in res.stderr
+    fresh = tmp_path / "judge2"  # a failed queue into a new folder leaves no folder behind
+    res = runner.invoke(
+        app, ["queue", "--run", str(fresh), "--policies", f"{report}:policy", "ghost"]
+    )
+    assert res.exit_code == 2 and not fresh.exists(), res.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,21 +20,32 @@ from rlhf_sandbox.cli_train import _fail
 QUERY_RUN = "main"  # the run a run folder's own queries belong to (agents.rlhf.RUN)
 
 
-def _open(run: Path) -> Any:
+def _open(run: Path, create: bool = False) -> Any:
+    """The run folder's store; ``create``: a new one in a folder that has none (a judging
+    session without a trainer), never inside a file."""
     from rlhf_sandbox.store.clips import ClipStore
     from rlhf_sandbox.store.db import PreferenceDB
 
     db_path = run / "store" / "prefs.sqlite"
     if not db_path.is_file():
-        raise ValueError(f"no store in {run} ({db_path} not found)")
+        if not create:
+            raise ValueError(f"no store in {run} ({db_path} not found)")
+        if run.exists() and not run.is_dir():
+            raise ValueError(f"{run} is a file, not a run folder")
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     return ClipStore(run / "store", PreferenceDB(db_path))
 
 
 def queue(
-    run: Annotated[Path, typer.Option(help="run folder whose store gets the queries")],
+    run: Annotated[
+        Path, typer.Option(help="run folder whose store gets the queries (made if new)")
+    ],
     policies: Annotated[
         tuple[str, str] | None,
-        typer.Option(help="two clip groups head to head: clip run names or run folders"),
+        typer.Option(
+            help="two clip groups head to head: clip run names, or folders with a store"
+            " (runs/NAME, reports/NAME), optionally FOLDER:GROUP (reports/NAME:baseline)"
+        ),
     ] = None,
     clips: Annotated[
         list[str] | None, typer.Option(help="clip group(s) to pair among (repeatable)")
@@ -66,7 +78,8 @@ def queue(
             )
         if not 0.0 <= repeat_share <= 1.0:
             raise ValueError(f"--repeat-share must be in [0, 1], got {repeat_share}")
-        store = _open(run)
+        fresh = [p for p in (run, run / "store") if not p.exists()]  # made here, if any
+        store = _open(run, create=policies is not None or bool(clips))
     except ValueError as e:
         raise _fail(str(e)) from None
     rng = np.random.default_rng(seed)
@@ -86,6 +99,9 @@ def queue(
             cq.import_group(store, g)
         ids = cq.enqueue(store.db, query_run, made, raters_per_query)
     except ValueError as e:
+        store.db.close()
+        if fresh:  # a new judging folder that got nothing: leave no empty store behind
+            shutil.rmtree(fresh[0], ignore_errors=True)
         raise _fail(str(e)) from None
     finally:
         store.db.close()

@@ -1,16 +1,19 @@
 """Queries from clips already stored, without a trainer (``rlhf-sandbox queue``).
 
 Clips are chosen by *group*: a clip group is the run name of the clip rows (``ClipRow.run``:
-``main`` for a training run's own clips, ``play`` for what people played, ``reports/NAME``
-for an evaluation's episodes, or any name a tool stores clips under). A group may also be
-another run folder (``runs/OTHER``, or a ``store/`` folder): its clips are copied into this
-store once (:func:`import_group`, after the pairs are made), under the group name as
-given, with their ids kept.
+``main`` for a training run's own clips, ``play`` for what people played, ``policy`` and
+``baseline`` for an evaluation's episodes, or any name a tool stores clips under). A group
+may also be another run folder (``runs/OTHER``, ``reports/NAME``, or a ``store/`` folder),
+optionally narrowed to one of its groups (``reports/NAME:baseline``): its clips are copied
+into this store once (:func:`import_group`, after the pairs are made), under the group name
+as given, with their ids kept.
 
 Three ways to pair clips, each query's sides placed at random:
 
 * ``head_to_head(a, b)``: a clip of group a against one of group b, the same episode
-  (env, seed, start step, length) first where both have it; method ``head_to_head``.
+  start (env, seed, start step) first where both have it, whatever their lengths (one
+  policy may crash sooner: that is what people judge); else clips of the same env and
+  length; method ``head_to_head``.
 * ``among(groups)``: random disjoint pairs among the groups' clips (the worst episodes of
   an evaluation, say); method ``clips``.
 * ``demos_vs_policy``: each correction against the clip it replaces, each demonstration
@@ -43,13 +46,21 @@ class Pair:
     method: str
 
 
-def _other_store(store: ClipStore, sel: str) -> Path | None:
-    """The root of another store that ``sel`` names (None: ``sel`` is a group name)."""
-    p = Path(sel)
+def _other_store(store: ClipStore, sel: str) -> tuple[Path, str | None] | None:
+    """The root of another store that ``sel`` names, and the group it narrows to
+    (``FOLDER:GROUP``); None: ``sel`` is a group name of this store."""
+    folder, _, group = sel.rpartition(":") if ":" in sel else (sel, "", "")
+    p = Path(folder)
     for root in (p / "store", p):
         if (root / "prefs.sqlite").is_file():
-            return None if root.resolve() == store.root.resolve() else root
+            return None if root.resolve() == store.root.resolve() else (root, group or None)
     return None
+
+
+def _rows_of(other: tuple[Path, str | None]) -> list[ClipRow]:
+    root, group = other
+    with PreferenceDB(root / "prefs.sqlite") as src:
+        return [src.get_clip(cid) for cid in src.clip_ids(group)]
 
 
 def resolve_group(store: ClipStore, sel: str) -> list[ClipRow]:
@@ -58,8 +69,14 @@ def resolve_group(store: ClipStore, sel: str) -> list[ClipRow]:
     db = store.db
     other = _other_store(store, sel)
     if other is not None:
-        with PreferenceDB(other / "prefs.sqlite") as src:
-            rows = [src.get_clip(cid) for cid in src.clip_ids()]
+        rows = _rows_of(other)
+        if not rows and other[1] is not None:
+            with PreferenceDB(other[0] / "prefs.sqlite") as src:
+                names = sorted({src.get_clip(c).run for c in src.clip_ids()})
+            raise ValueError(
+                f"no clips in group {other[1]!r} of {other[0]}; its groups: "
+                + (", ".join(names) or "none")
+            )
     else:
         rows = [db.get_clip(cid) for cid in db.clip_ids(sel)]
     if not rows:
@@ -74,10 +91,11 @@ def import_group(store: ClipStore, sel: str) -> int:
     other = _other_store(store, sel)
     if other is None:
         return 0
-    src = ClipStore(other, PreferenceDB(other / "prefs.sqlite"))
+    root, group = other
+    src = ClipStore(root, PreferenceDB(root / "prefs.sqlite"))
     try:
         have = set(store.db.clip_ids())
-        new = [src.get(cid) for cid in src.ids() if cid not in have]
+        new = [src.get(cid) for cid in src.ids(group) if cid not in have]
         store.add([dataclasses.replace(c, run=sel) for c in new])
     finally:
         src.db.close()
@@ -95,14 +113,15 @@ def _place(rng: np.random.Generator, a: str, b: str, method: str) -> Pair:
 def head_to_head(
     a: list[ClipRow], b: list[ClipRow], rng: np.random.Generator, n: int | None = None
 ) -> list[Pair]:
-    """Pairs of a clip of ``a`` and one of ``b`` of the same env and length; the same
-    episode start where both groups have it, else drawn at random (B cycled)."""
-    by_start = {(r.env_id, r.seed, r.start_step, r.T): r for r in b}
+    """Pairs of a clip of ``a`` and one of ``b``: the same episode start (any lengths)
+    where both groups have it, else one of the same env and length drawn at random (B
+    cycled)."""
+    by_start = {(r.env_id, r.seed, r.start_step): r for r in b}
     pairs: list[Pair] = []
     used: set[str] = set()
     rest: list[ClipRow] = []
     for r in a:
-        m = by_start.get((r.env_id, r.seed, r.start_step, r.T))
+        m = by_start.get((r.env_id, r.seed, r.start_step))
         if m is not None and m.id not in used:
             used.add(m.id)
             pairs.append(_place(rng, r.id, m.id, HEAD_TO_HEAD))
