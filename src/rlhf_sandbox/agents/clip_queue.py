@@ -53,7 +53,8 @@ def _other_store(store: ClipStore, sel: str) -> tuple[Path, str | None] | None:
     p = Path(folder)
     for root in (p / "store", p):
         if (root / "prefs.sqlite").is_file():
-            return None if root.resolve() == store.root.resolve() else (root, group or None)
+            same = store.root is not None and root.resolve() == store.root.resolve()
+            return None if same else (root, group or None)
     return None
 
 

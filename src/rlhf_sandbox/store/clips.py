@@ -307,9 +307,9 @@ class ClipStore:
                 raise ClipFileError(f"clip file {path}: cannot read it ({e})") from e
         data = self.db.get_chunk(name)
         if data is None:
-            folder = "" if self.root is None else f"neither in {self.root / CHUNK_DIR} nor "
+            where = "not" if self.root is None else f"neither in {self.root / CHUNK_DIR} nor"
             raise ClipFileError(
-                f"clip chunk {name} is {folder}in the database ({self.db.where}); "
+                f"clip chunk {name} is {where} in the database ({self.db.where}); "
                 "name the clips folder with --clips"
             )
         return data

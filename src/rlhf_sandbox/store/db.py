@@ -111,7 +111,7 @@ def _in(ids: Sequence[str]) -> str:
 
 # A query ``q`` that rater ``?1`` may take at time ``?2``: not labelled by the rater, and
 # either the rater holds a live claim on it or its distinct raters (labelled, or holding a
-# live claim) are fewer than it wants. Arguments: :func:`_open_args`.
+# live claim) are fewer than it wants. Arguments: :func:`_open_args`. For one query.
 _OPEN_TO_RATER = (
     "NOT EXISTS (SELECT 1 FROM labels l WHERE l.query = q.id AND l.rater = ?)"
     " AND (EXISTS (SELECT 1 FROM claims k WHERE k.query = q.id AND k.rater = ?"
@@ -120,10 +120,28 @@ _OPEN_TO_RATER = (
     " AND k.expires > ?) AS who) < q.raters_wanted)"
 )
 
+# The same condition over all queries of run ``?4``, as joins instead of subqueries run
+# per row (so a scan of many queries costs a hash join, not a subquery each). ``mine`` is
+# the rater's live claim (NULL if none); ``load`` the query's distinct raters. FROM and
+# WHERE of a SELECT; arguments: :func:`_scan_args`.
+_OPEN_SCAN = (
+    "queries q LEFT JOIN (SELECT w.query, COUNT(*) AS n FROM (SELECT l.query, l.rater"
+    " FROM labels l UNION SELECT k.query, k.rater FROM claims k WHERE k.expires > ?) AS w"
+    " GROUP BY w.query) AS load ON load.query = q.id"
+    " LEFT JOIN claims mine ON mine.query = q.id AND mine.rater = ? AND mine.expires > ?"
+    " WHERE q.run = ? AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.query = q.id"
+    " AND l.rater = ?) AND (mine.query IS NOT NULL OR COALESCE(load.n, 0) < q.raters_wanted)"
+)
+
 
 def _open_args(rater: str, now: float) -> tuple[str, str, str, str]:
     t = _stamp(now)
     return rater, rater, t, t
+
+
+def _scan_args(run: str, rater: str, now: float) -> tuple[str, str, str, str, str]:
+    t = _stamp(now)
+    return t, rater, t, run, rater
 
 
 def _stamp(t: float) -> str:
@@ -507,18 +525,14 @@ class PreferenceDB:
         holds a live claim on, or whose distinct raters (labelled or holding a live claim)
         are fewer than ``raters_wanted``. Reads only: :meth:`claim_queries` takes them."""
         rows = self._read(
-            f"SELECT q.* FROM queries q WHERE q.run = ? AND {_OPEN_TO_RATER} ORDER BY q.rowid"
-            " LIMIT ?",
-            (run, *_open_args(rater, time.time()), limit),
+            f"SELECT q.* FROM {_OPEN_SCAN} ORDER BY q.rowid LIMIT ?",
+            (*_scan_args(run, rater, time.time()), limit),
         )
         return [_row(QueryRow, (), r) for r in rows]
 
     def pending_count(self, run: str, rater: str) -> int:
         """How many queries :meth:`pending_queries` would list without a limit."""
-        got = self._read(
-            f"SELECT COUNT(*) FROM queries q WHERE q.run = ? AND {_OPEN_TO_RATER}",
-            (run, *_open_args(rater, time.time())),
-        )
+        got = self._read(f"SELECT COUNT(*) FROM {_OPEN_SCAN}", _scan_args(run, rater, time.time()))
         return int(got[0][0])
 
     # ---- claims (several labelling apps on one store) ---------------------------------
@@ -547,10 +561,9 @@ class PreferenceDB:
             while len(taken) < n:
                 skip = f" AND q.id NOT IN {_in(seen)}" if seen else ""
                 rows = c.execute(
-                    f"SELECT q.* FROM queries q WHERE q.run = ? AND {_OPEN_TO_RATER}{skip}"
-                    " ORDER BY EXISTS (SELECT 1 FROM claims k WHERE k.query = q.id"
-                    f" AND k.rater = ?) DESC, q.rowid LIMIT ?{b.LOCK_SKIP}",
-                    (run, *_open_args(rater, now), *seen, rater, n - len(taken)),
+                    f"SELECT q.* FROM {_OPEN_SCAN}{skip} ORDER BY mine.query IS NULL, q.rowid"
+                    f" LIMIT ?{b.LOCK_SKIP}",
+                    (*_scan_args(run, rater, now), *seen, n - len(taken)),
                 ).fetchall()
                 if not rows:
                     break

@@ -1,0 +1,125 @@
+"""``rlhf-sandbox store ...``: the preference store behind a URL.
+
+``store migrate URL`` upgrades a store's schema in place; ``store copy SRC DST`` copies a
+whole store (rows and clip chunks), e.g. a laptop's SQLite file up to the team's
+PostgreSQL server and back; ``store export URL FILE`` writes its rows as JSONL; ``store info
+URL`` shows its version and contents. URLs: ``sqlite:///PATH`` (or a path) and
+``postgresql://USER@HOST:PORT/DB``; clips URLs: ``file:///DIR`` (or a path) and ``db``.
+Also :func:`open_store`, which the commands with ``--store`` use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+store_app = typer.Typer(
+    help="The preference store: migrate, copy, export, info (SQLite or PostgreSQL URLs).",
+    no_args_is_help=True,
+)
+
+URL_HELP = "store URL: sqlite:///PATH (or a path) or postgresql://USER@HOST:PORT/DB"
+CLIPS_HELP = "where clip chunks are: file:///DIR (or a folder) or db [default: next to a "
+CLIPS_HELP += "SQLite file; in the database for PostgreSQL]"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or an unreachable store: one ``Error:`` line."""
+    from rlhf_sandbox.store.clips import ClipFileError
+    from rlhf_sandbox.store.rows import SchemaVersionError, StoreConnectionError
+
+    return (ValueError, FileNotFoundError, StoreConnectionError, SchemaVersionError, ClipFileError)
+
+
+def open_store(url: str, clips: str | None = None, *, must_exist: bool = False) -> Any:
+    """The :class:`~rlhf_sandbox.store.clips.ClipStore` at ``url``; a bad URL, a server
+    that cannot be reached or a schema of another version exits with one error line."""
+    from rlhf_sandbox.store.clips import ClipStore
+    from rlhf_sandbox.store.copy import require_existing
+
+    try:
+        if must_exist:
+            require_existing(url)
+        return ClipStore.open(url, clips)
+    except store_errors() as e:
+        raise _fail(str(e)) from None
+
+
+@store_app.command()
+def migrate(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
+    """Upgrade a store's schema to this version of rlhf-sandbox, in place (one transaction)."""
+    from rlhf_sandbox.store.copy import migrate_store
+
+    try:
+        old, new = migrate_store(url)
+    except store_errors() as e:
+        raise _fail(str(e)) from None
+    if old == new:
+        typer.echo(f"{url}: schema version {new}, nothing to do")
+    else:
+        typer.echo(f"{url}: schema version {old} -> {new}")
+
+
+@store_app.command()
+def copy(
+    src: Annotated[str, typer.Argument(help="the store to copy: " + URL_HELP)],
+    dst: Annotated[str, typer.Argument(help="a new or empty store: " + URL_HELP)],
+    src_clips: Annotated[str | None, typer.Option(help="source " + CLIPS_HELP)] = None,
+    dst_clips: Annotated[str | None, typer.Option(help="destination " + CLIPS_HELP)] = None,
+) -> None:
+    """Copy a whole store (runs, clips and their chunks, queries, labels, ratings,
+    demonstrations, reward models) into a new or empty one; all or nothing."""
+    from rlhf_sandbox.store.copy import copy_store
+
+    try:
+        r = copy_store(src, dst, src_clips=src_clips, dst_clips=dst_clips)
+    except store_errors() as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"copied {r.rows} rows and {r.chunks} clip chunks to {dst} (chunks: {r.chunks_to})")
+
+
+@store_app.command()
+def export(
+    url: Annotated[str, typer.Argument(help=URL_HELP)],
+    out: Annotated[Path, typer.Argument(help="JSONL file to write")],
+) -> None:
+    """Write every row of a store as JSONL (one consistent snapshot; claims and chunks
+    left out), the same bytes from either backend for the same rows."""
+    from rlhf_sandbox.store.copy import export_store
+
+    if not out.parent.is_dir():
+        raise _fail(f"folder {out.parent} not found")
+    try:
+        n = export_store(url, out)
+    except store_errors() as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"wrote {n} rows to {out}")
+
+
+@store_app.command()
+def info(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
+    """A store's schema version, migrations and contents per run."""
+    from rlhf_sandbox.store.copy import require_existing
+    from rlhf_sandbox.store.db import PreferenceDB
+
+    try:
+        require_existing(url)
+        with PreferenceDB.open(url) as db:
+            typer.echo(f"{db.where}: schema version {db.schema_version()}")
+            for v, when in db.migrations():
+                typer.echo(f"  version {v} applied {when}")
+            typer.echo(f"  chunks in the database: {len(db.db_chunks())}")
+            for run in db.runs():
+                typer.echo(
+                    f"  run {run.name!r}: {len(db.clip_ids(run.name))} clips, "
+                    f"{len(db.queries(run.name))} queries, {db.label_count(run.name)} labels"
+                )
+    except store_errors() as e:
+        raise _fail(str(e)) from None
