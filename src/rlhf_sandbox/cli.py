@@ -21,6 +21,7 @@ from rlhf_sandbox.cli_evaluate import evaluate
 from rlhf_sandbox.cli_label import label
 from rlhf_sandbox.cli_play import play
 from rlhf_sandbox.cli_queue import queue, raters
+from rlhf_sandbox.cli_store import store_app
 from rlhf_sandbox.cli_sweep import sweep
 from rlhf_sandbox.cli_train import demo, train
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 
 app.add_typer(arena_app, name="arena")  # rlhf-sandbox arena train ...
+app.add_typer(store_app, name="store")  # rlhf-sandbox store migrate|copy|export|info
 app.command()(train)
 app.command()(demo)
 app.command()(evaluate)
