@@ -84,12 +84,20 @@ def _run(plan: Any, out: Path, address: str | None, max_parallel: int | None, re
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
     from rlhf_sandbox.agents.sweep import SweepError, read_result, run_sweep
     from rlhf_sandbox.agents.sweep_summary import RunRow
 
     console = Console()
     done_before = sum((read_result(out, s.run_id) or {}).get("status") == "ok" for s in plan.runs)
     where = address or "a local Ray"
+    ours = False  # whether this command started Ray (and shuts it down)
+    if done_before < len(plan.runs):  # Ray is reached before the bar shows, or not at all
+        cpus = max(1, round(max_parallel * plan.options.cpus_per_run)) if max_parallel else None
+        try:
+            ours = connect(address, cpus)
+        except RayUnavailable as e:
+            raise _fail(str(e)) from None
     console.print(
         f"[bold]sweep[/]: {len(plan.runs)} runs of {plan.source} on {where}"
         + (f" ({done_before} finished before, skipped)" if done_before else "")
@@ -124,6 +132,11 @@ def _run(plan: Any, out: Path, address: str | None, max_parallel: int | None, re
         except SweepError as e:
             bar.stop()
             raise _fail(str(e)) from None
+        finally:
+            if ours:
+                import ray
+
+                ray.shutdown()
     failed = [r for r in rows if r.status != "ok"]
     console.print(
         f"{len(rows) - len(failed)} of {len(rows)} runs ok"

@@ -11,7 +11,7 @@ import pytest
 def ray_local() -> Iterator[None]:
     """Ray on 2 CPUs, no dashboard, started once and shut down at the end of the session."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

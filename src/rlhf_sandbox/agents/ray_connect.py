@@ -31,7 +31,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
             ray.init(address=address, log_to_driver=False)
         else:
             cpus = num_cpus or os.cpu_count() or 1
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            # "local": a new instance, even where a cluster was started on this machine before
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = address or "a local Ray"
         raise RayUnavailable(f"cannot start or reach {where}: {' '.join(str(e).split())}") from None
