@@ -87,9 +87,14 @@ def _behind(keys, owner, lane, s, me):
 @njit(cache=True)
 def _overlap(xa, ya, ha, xb, yb, hb):
     """Separating-axis test of two LENGTH x WIDTH rectangles (see ``geometry``)."""
+    return _overlap_cs(xa, ya, np.cos(ha), np.sin(ha), xb, yb, np.cos(hb), np.sin(hb))
+
+
+@njit(cache=True, inline="always")
+def _overlap_cs(xa, ya, ca, sa, xb, yb, cb, sb):
+    """:func:`_overlap` with the cosines and sines of both headings given."""
     hl, hw = LENGTH / 2, WIDTH / 2
     dx, dy = xb - xa, yb - ya
-    ca, sa, cb, sb = np.cos(ha), np.sin(ha), np.cos(hb), np.sin(hb)
     for k in range(4):
         if k == 0:
             ax, ay = ca, sa
@@ -168,20 +173,23 @@ def _must_yield(lane, s, speed, gap_accept, crosses, box_in, box_out, n_lanes, o
 
 
 @njit(cache=True)
-def substeps(*args):
-    """Run all substeps of a policy step for every copy; state is updated in place.
+def substeps(active, *args):
+    """Run all substeps of a policy step for every copy b with ``active[b]``; state is
+    updated in place (other copies are left as they are).
 
     ``args`` are those of :func:`_world` after the copy index ``b``.
     """
     for b in range(args[0].shape[0]):
-        _world(b, *args)
+        if active[b]:
+            _world(b, *args)
 
 
 @njit(cache=True, parallel=True)
-def substeps_parallel(*args):
+def substeps_parallel(active, *args):
     """:func:`substeps` with copies spread over numba's threads (copies are independent)."""
     for b in prange(args[0].shape[0]):
-        _world(b, *args)
+        if active[b]:
+            _world(b, *args)
 
 
 @njit(cache=True)
@@ -198,7 +206,15 @@ def _world(
     n_lanes = length.shape[0]
     m_sub = n_sub // 2
     diag = np.hypot(LENGTH, WIDTH)
+    # Per-lane headings, once per call (the same arctan2 as per vehicle, so the same bits).
+    lane_h = np.empty(n_lanes)
+    for ln in range(n_lanes):
+        lane_h[ln] = np.arctan2(direction[ln, 1], direction[ln, 0])
     if True:
+        st = np.empty(nv)
+        was = np.empty(nv, np.bool_)
+        cos_h = np.empty(nv)  # cos and sin of headings for the collision check; NaN: not yet
+        sin_h = np.empty(nv)
         s = np.empty(nv)
         s_prev = np.empty(nv)
         keys = np.empty(2 * nv)
@@ -255,12 +271,10 @@ def _world(
                        b_comf, s0, polite, thresh, origin, direction, left, right, change_from,
                        kind, acc_lane, agent, s, a, gap, vl, ks, ow, new_lane)  # fmt: skip
             # -- steering, ego control
-            st = np.empty(nv)
             for i in range(nv):
                 ln = lane[b, i]
-                lh = np.arctan2(direction[ln, 1], direction[ln, 0])
                 off = _lane_offset(origin, direction, ln, x[b, i], y[b, i])
-                st[i] = _steer(heading[b, i], speed[b, i], lh, off, dt)
+                st[i] = _steer(heading[b, i], speed[b, i], lane_h[ln], off, dt)
             if agent:
                 if meta[b] < 0:
                     a[0] = cmd_accel[b]
@@ -321,7 +335,9 @@ def _world(
                 _ego_lane(b, x, y, heading, lane, prev_lane, origin, direction, length)
             # -- collisions: sweep and prune along x
             xo = np.argsort(x[b], kind="mergesort")
-            was = crashed[b].copy()
+            for i in range(nv):
+                was[i] = crashed[b, i]
+                cos_h[i] = np.nan
             for p in range(nv):
                 i = xo[p]
                 for q in range(p + 1, nv):
@@ -330,7 +346,13 @@ def _world(
                         break
                     if abs(y[b, j] - y[b, i]) >= diag:
                         continue
-                    if _overlap(x[b, i], y[b, i], heading[b, i], x[b, j], y[b, j], heading[b, j]):
+                    if np.isnan(cos_h[i]):
+                        cos_h[i], sin_h[i] = np.cos(heading[b, i]), np.sin(heading[b, i])
+                    if np.isnan(cos_h[j]):
+                        cos_h[j], sin_h[j] = np.cos(heading[b, j]), np.sin(heading[b, j])
+                    if _overlap_cs(
+                        x[b, i], y[b, i], cos_h[i], sin_h[i], x[b, j], y[b, j], cos_h[j], sin_h[j]
+                    ):
                         if i == 0 or j == 0:
                             f_collision[b] = True
                         elif not (was[i] and was[j]):
@@ -361,7 +383,10 @@ def _steer(heading, speed, lane_heading, offset, dt):
     v = max(speed, 1.0)
     look = max(10.0, 0.9 * v)
     ref = lane_heading + np.arctan2(-offset, look)
-    err = np.angle(np.exp(1j * (ref - heading)))
+    # np.angle(np.exp(1j * d)), bit for bit: exp(0) is 1 and 1j * d has imaginary part d + 0.0
+    # (which turns -0.0 into 0.0), so it is atan2(sin, cos) of that without complex numbers.
+    d = (ref - heading) + 0.0
+    err = np.arctan2(np.sin(d), np.cos(d))
     tau = max(0.5, 2.5 * dt)
     sin_beta = min(max(err / tau * (WHEELBASE / 2) / v, -0.35), 0.35)
     beta = np.arcsin(sin_beta)

@@ -36,6 +36,10 @@ _INT_FIELDS = {"lane", "prev_lane", "t", "seed"}
 _BOOL_FIELDS = {"crashed"}
 
 PARALLEL_FROM = 64  # copies from which the compiled substeps use all of numba's threads
+# Measured on the shared 2-core machine with other jobs running (load average 4 to 6): below
+# 64 copies the parallel kernel cost 1.1x (OpenMP threads told to wait passively) to 50x (by
+# default: ~10 ms per launch waiting for a descheduled thread) the serial one per copy, at 20
+# copies 1.5x to 4.6x; at 64 it paid (0.8x). So the harness's 20-slot batches stay serial.
 _RECYCLE = 17  # rng stream
 
 
@@ -108,6 +112,7 @@ class DrivingWorld:
         for name in COPY_FIELDS:
             setattr(self, name, np.zeros(b, dtype=np.int64 if name in _INT_FIELDS else float))
         self.prev_lane[:] = -1
+        self._all = np.ones(b, dtype=bool)
         self._bb = np.broadcast_to(np.arange(b)[:, None], (b, v))
         self._me = (np.arange(b)[:, None] * v + np.arange(v)[None, :]).astype(np.int64)
         self.npc_collisions = np.zeros(b, dtype=np.int64)  # NPC-NPC overlaps seen (counter)
@@ -115,6 +120,10 @@ class DrivingWorld:
         # which is the state after the step): clips and GIFs at the simulation rate.
         self.record_substeps = False
         self.substep_states: list[dict[str, np.ndarray]] = []
+        # Copies whose results nobody reads (a batch's idle slots) may be set False here:
+        # the compiled substeps then leave them as they are (copies are independent, so the
+        # others are unchanged). None: every copy is simulated.
+        self.active: np.ndarray | None = None
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
@@ -241,7 +250,9 @@ class DrivingWorld:
         acc_lane = r.ramp_lanes[1] if r.ramp_lanes else -1
         crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
         run = kernels.substeps_parallel if self.n >= PARALLEL_FROM else kernels.substeps
+        active = self._all if self.active is None else np.asarray(self.active, dtype=bool)
         run(
+            active,
             self.x, self.y, self.heading, self.speed, self.accel, self.steer, self.lane,
             self.prev_lane, self.cooldown, self.crashed, self.v0, self.time_gap, self.a_max,
             self.b_comf, self.s0, self.politeness, self.threshold, self.gap_accept,
