@@ -71,32 +71,65 @@ def episode_metrics(
     features: Mapping[str, np.ndarray], rewards: np.ndarray, policy_hz: float
 ) -> dict[str, float]:
     """The metrics of one episode of T policy steps (``features[k]`` and ``rewards``: [T])."""
+    r = np.asarray(rewards)
+    return episodes_metrics(features, r, np.array([0, r.shape[0] if r.ndim else 0]), policy_hz)[0]
+
+
+def episodes_metrics(
+    features: Mapping[str, np.ndarray],
+    rewards: np.ndarray,
+    bounds: np.ndarray,
+    policy_hz: float,
+) -> list[dict[str, float]]:
+    """:func:`episode_metrics` of several episodes stored one after another.
+
+    ``features[k]`` and ``rewards``: ``[sum of T]``; episode e is the steps
+    ``bounds[e]:bounds[e + 1]`` (``bounds``: ``[E + 1]``, from 0 to the total). The per-step
+    parts (the oracle is Markov) are computed once for all; each episode's numbers are then
+    reductions over its slice, the same as for the episode alone.
+    """
     missing = [k for k in FEATURES if k not in features]
     if missing:
         raise ValueError(f"episode features lack {', '.join(missing)}")
     f = {k: np.asarray(features[k], dtype=np.float64) for k in FEATURES}
     r = np.asarray(rewards, dtype=np.float64)
-    t = r.shape[0]
-    if t < 1 or any(v.shape != (t,) for v in f.values()):
-        raise ValueError(f"episode features must all be [T] with T >= 1 like the rewards ({t})")
-    minutes = t / policy_hz / 60.0
-    km = float(f["progress"].sum()) / 1000.0
-    courteous = get_oracle("courteous")
-    return {
-        "steps": float(t),
-        "duration_s": t / policy_hz,
-        "collision": float(f["collision"].max() > 0),
-        "off_road": float(f["off_road"].max() > 0),
-        "mean_speed": float(f["speed"].mean()),
-        "progress": float(f["progress"].sum()),
-        "short_headway": float(np.mean(f["headway"] < SHORT_HEADWAY)),
-        "min_ttc": float(f["ttc_ahead"].min()),
-        "mean_abs_jerk": float(np.abs(f["jerk"]).mean()),
-        "hard_brakes_per_min": events(f["acceleration"] <= -HARD_BRAKE) / minutes,
-        "lane_changes": float(f["lane_change"].sum()),
-        "lane_changes_per_km": float(f["lane_change"].sum()) / km if km >= MIN_KM else np.nan,
-        "forced_brake_share": float(np.mean(f["forced_braking"] > FORCED_BRAKE)),
-        "max_forced_braking": float(f["forced_braking"].max()),
-        "oracle_return": float(courteous(f, r).sum()),
-        "env_return": float(r.sum()),
-    }
+    b = np.asarray(bounds, dtype=np.int64)
+    n = r.shape[0] if r.ndim == 1 else -1
+    if r.ndim != 1 or any(v.shape != r.shape for v in f.values()):
+        raise ValueError(f"episode features must all be [T] with T >= 1 like the rewards ({n})")
+    if b.ndim != 1 or b.size < 2 or b[0] != 0 or b[-1] != n or np.any(np.diff(b) < 1):
+        raise ValueError(f"episode features must all be [T] with T >= 1 like the rewards ({n})")
+    oracle = get_oracle("courteous")(f, r)
+    short = f["headway"] < SHORT_HEADWAY
+    abs_jerk = np.abs(f["jerk"])
+    hard = f["acceleration"] <= -HARD_BRAKE
+    forced = f["forced_braking"] > FORCED_BRAKE
+    out = []
+    for lo, hi in zip(b[:-1].tolist(), b[1:].tolist(), strict=True):
+        t = hi - lo
+        e = {k: v[lo:hi] for k, v in f.items()}
+        minutes = t / policy_hz / 60.0
+        progress = float(e["progress"].sum())
+        km = progress / 1000.0
+        lane_changes = float(e["lane_change"].sum())
+        out.append(
+            {
+                "steps": float(t),
+                "duration_s": t / policy_hz,
+                "collision": float(e["collision"].max() > 0),
+                "off_road": float(e["off_road"].max() > 0),
+                "mean_speed": float(e["speed"].mean()),
+                "progress": progress,
+                "short_headway": float(np.mean(short[lo:hi])),
+                "min_ttc": float(e["ttc_ahead"].min()),
+                "mean_abs_jerk": float(abs_jerk[lo:hi].mean()),
+                "hard_brakes_per_min": events(hard[lo:hi]) / minutes,
+                "lane_changes": lane_changes,
+                "lane_changes_per_km": lane_changes / km if km >= MIN_KM else np.nan,
+                "forced_brake_share": float(np.mean(forced[lo:hi])),
+                "max_forced_braking": float(e["forced_braking"].max()),
+                "oracle_return": float(oracle[lo:hi].sum()),
+                "env_return": float(r[lo:hi].sum()),
+            }
+        )
+    return out

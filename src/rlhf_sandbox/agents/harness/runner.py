@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.agents.harness.drivers import Driver, check_driver_config
-from rlhf_sandbox.agents.harness.metrics import episode_metrics
+from rlhf_sandbox.agents.harness.metrics import episodes_metrics
 from rlhf_sandbox.agents.harness.suites import Scenario, Suite
 from rlhf_sandbox.envs.driving import DrivingCore
 from rlhf_sandbox.envs.driving_config import DrivingConfig
@@ -140,8 +140,11 @@ def run_scenario(
         if restart.any():
             core.reset_slots(restart, new_seeds)
             _keep(core, np.flatnonzero(restart), episode, starts)
+        if np.any(episode < 0):
+            core.world.active = episode >= 0  # idle slots: nothing to simulate
         if progress is not None:
             progress(idx.size)
+    core.world.active = None
     episodes = _split(scenario, config, hist, feats, starts, ends)
     return ScenarioResult(scenario, config, episodes, time.perf_counter() - t0, core)
 
@@ -163,26 +166,35 @@ def _split(
     ends: dict[int, dict[str, np.ndarray]],
 ) -> tuple[Episode, ...]:
     """Per-episode arrays out of the ``[steps, N]`` histories."""
-    ep = np.stack(hist["ep"])
-    obs, act = np.stack(hist["obs"]), np.stack(hist["act"])
-    rew, term = np.stack(hist["rew"]).astype(np.float32), np.stack(hist["term"])
-    f = {k: np.stack(v).astype(np.float32) for k, v in feats.items()}
+    ep = np.stack(hist["ep"]).ravel()
+    n = len(hist["ep"][0])
+    # Every played (step, slot), grouped by episode, steps in order within each (one slot
+    # per episode; a stable sort keeps the step order of the row-major history).
+    played = np.flatnonzero(ep >= 0)
+    order = played[np.argsort(ep[played], kind="stable")]
+    counts = np.bincount(ep[order], minlength=len(scenario.seeds))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    rows, cols = np.divmod(order, n)
+    obs = np.stack(hist["obs"])[rows, cols].astype(np.float32)
+    act = np.stack(hist["act"])[rows, cols]
+    rew = np.stack(hist["rew"])[rows, cols].astype(np.float32)
+    term = np.stack(hist["term"])[rows, cols]
+    f = {k: np.stack(v)[rows, cols].astype(np.float32) for k, v in feats.items()}
+    metrics = episodes_metrics(f, rew, bounds, float(config.policy_hz))
     out = []
     for k, seed in enumerate(scenario.seeds):
-        rows, cols = np.nonzero(ep == k)  # steps in order (one slot per episode)
-        ef = {name: v[rows, cols] for name, v in f.items()}
-        er = rew[rows, cols]
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
         out.append(
             Episode(
                 scenario=scenario.name,
                 index=k,
                 seed=int(seed),
-                metrics=episode_metrics(ef, er, float(config.policy_hz)),
-                terminated=bool(term[rows[-1], cols[-1]]),
-                obs=obs[rows, cols].astype(np.float32),
-                actions=act[rows, cols],
-                rewards=er,
-                features=ef,
+                metrics=metrics[k],
+                terminated=bool(term[hi - 1]),
+                obs=obs[lo:hi],
+                actions=act[lo:hi],
+                rewards=rew[lo:hi],
+                features={name: v[lo:hi] for name, v in f.items()},
                 start_state=starts[k],
                 end_state=ends[k],
             )
