@@ -9,7 +9,8 @@ suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`, once with ev
 scenario's episodes in one batched core (``n_envs=64``: 20 slots) and once with
 ``n_envs=1`` (the same episodes one env at a time). Both give the same episodes (checked).
 Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` runs
-(interleaved), one torch thread. Target (issue 6): batching >= 8x.
+(interleaved), one torch thread. Target (issue 6): batching >= 8x. The machine's load
+average is saved with the figures: on a shared machine it decides how much they move.
 
 A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
 per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
@@ -109,7 +110,7 @@ def main() -> None:
     suite = load_suite("standard")
     if args.episodes:
         suite = suite.with_episodes(args.episodes)
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, object] = {"load_before": [round(v, 2) for v in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         drivers = {
             "idm": parse_driver("idm"),
@@ -144,6 +145,8 @@ def main() -> None:
                 f" ({mb / ma:4.1f}x), gym loop {ml:6.0f} ep/min ({mb / ml:4.1f}x)"
                 f" | target >= {TARGET:g}x | same episodes: {ok}"
             )
+    results["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    print(f"load average before {results['load_before']}, after {results['load_after']}")
     print("saved", save("eval_speed", {"suite": suite.name, "repeats": args.repeats, **results}))
 
 
