@@ -197,3 +197,29 @@ def test_a_failing_run_is_a_row_and_resume_skips_finished_runs(
     )
     with pytest.raises(ValueError, match="was run with other settings"):
         run_sweep(other, out, resume=True)
+
+
+def test_a_run_folder_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    from rlhf_sandbox.agents.sweep import SweepError, read_result, store_run
+
+    spec = load_sweep(_write(tmp_path, "labels = [2]\n")).runs[0]
+    out = tmp_path / "s"
+    with pytest.raises(SweepError, match="outside its folder"):
+        store_run(out, spec, {"status": "ok", "files": {"a.json": b"{}", "../../evil": b"x"}})
+    assert list((out / "runs").iterdir()) == [] and not (tmp_path / "evil").exists()
+    store_run(out, spec, {"status": "failed", "error": "boom", "files": {}})
+    run = out / "runs" / spec.run_id
+    assert json.loads((run / "settings.json").read_text())["labels"] == 2
+    assert (read_result(out, spec.run_id) or {})["error"] == "boom"
+    store_run(out, spec, {"status": "ok", "files": {"report/report.md": b"# hi"}})  # replaces it
+    assert (read_result(out, spec.run_id) or {})["status"] == "ok"
+    assert (run / "report" / "report.md").read_bytes() == b"# hi"
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [spec.run_id]
+
+
+def test_long_run_ids_are_cut_and_keep_apart() -> None:
+    from rlhf_sandbox.agents.sweep_config import run_id
+
+    a = run_id({"env_kwargs.vehicles": 10, "teacher": "courteous:mistake" + "x" * 120})
+    b = run_id({"env_kwargs.vehicles": 10, "teacher": "courteous:mistake" + "x" * 121})
+    assert len(a) <= 96 and a != b and ":" not in a
