@@ -75,6 +75,8 @@ def test_env_kwargs_and_rater_overrides_are_swept_by_dotted_keys(tmp_path: Path)
         ("[grid]\nseed = [0, 1]\n", "seeds = [...]"),
         ("[grid]\nseeds = [-1]\n", "integers >= 0"),
         ("[grid]\nlabels = [-3]\n", "labels out of range: -3"),
+        ('[grid]\nlabels = ["5"]\n', "RLHFSettings.labels must be int, got '5'"),
+        ("[grid]\nclip_seconds = [true]\n", "clip_seconds must be float, got True"),
         ('[grid]\nteacher = ["courteous:grumpy"]\n', "unknown rater preset 'grumpy'"),
         ('[grid]\nteacher = ["human"]\n', "synthetic teachers only"),
         ('[grid]\nteacher = ["companion"]\n', "reads arena features"),

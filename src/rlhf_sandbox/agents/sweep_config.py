@@ -34,6 +34,7 @@ import hashlib
 import itertools
 import re
 import tomllib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from rlhf_sandbox.agents.reward_model import RewardModelConfig
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 from rlhf_sandbox.agents.rollout import check_train_env_id
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher, parse_teacher
+from rlhf_sandbox.config import _type_ok as type_ok
 
 MAX_RUNS = 10_000
 SEEDS = "seeds"  # the grid key that sets seed and ppo.seed together
@@ -245,6 +247,12 @@ def _settings(base: dict[str, Any], values: dict[str, Any]) -> RLHFSettings:
         d["env_kwargs"] = {
             k: tuple(v) if isinstance(v, list) else v for k, v in d["env_kwargs"].items()
         }
+    hints = typing.get_type_hints(RLHFSettings)
+    for k, v in d.items():  # RLHFSettings checks ranges, not types: "labels = '5'" fails here
+        if k in hints and k not in _TABLES and not type_ok(v, hints[k]):
+            raise ValueError(
+                f"RLHFSettings.{k} must be {getattr(hints[k], '__name__', hints[k])}, got {v!r}"
+            )
     s = RLHFSettings.from_json(d)
     if s.teacher == HUMAN:
         raise ValueError("a sweep runs synthetic teachers only, not human")
