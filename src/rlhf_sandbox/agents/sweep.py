@@ -4,7 +4,8 @@ Each run of a :class:`~rlhf_sandbox.agents.sweep_config.SweepPlan` is one Ray ta
 (:func:`execute_run`): it trains and reports in a temporary folder of whichever machine
 runs it and returns the folder's files as bytes (``checkpoint/`` left out: a finished run
 has no use for it). The driver writes them under ``OUT/runs/<run-id>/`` (temporary folder,
-then rename), with ``result.json``, and rewrites the summary after every run. No shared
+then rename), with ``result.json``, and rewrites the summary as runs end (every few
+seconds at most). No shared
 filesystem is needed. A run that raises, or whose worker dies, is a ``failed`` row with
 its error; the other runs go on. Running a sweep again with ``resume`` skips the runs
 whose ``result.json`` says ``ok`` for the same settings and runs the rest.
@@ -34,6 +35,7 @@ from rlhf_sandbox.agents.sweep_summary import RunRow, write_plot, write_summary
 
 RESULT = "result.json"
 LEFT_OUT = ("checkpoint",)  # run-folder parts not sent back from a worker
+SUMMARY_EVERY_S = 5.0  # the summary files are rewritten at most this often while runs end
 
 
 class SweepError(ValueError):
@@ -190,6 +192,8 @@ def _run_tasks(
         queue = list(todo)
         limit = max_parallel or len(queue)
         options = plan.options.to_json()
+        current = {r.run_id: r for r in rows(plan, out)}
+        written = time.monotonic()
         while queue or pending:
             while queue and len(pending) < limit:
                 spec = queue.pop(0)
@@ -203,10 +207,12 @@ def _run_tasks(
             except Exception as e:  # the worker died, or Ray failed the task
                 outcome = {"status": "failed", "error": _one_line(e), "files": {}}
             store_run(out, spec, outcome)
-            current = rows(plan, out)
-            write_summary(out, plan, current)
+            current[spec.run_id] = _row(spec, read_result(out, spec.run_id) or {})
+            if time.monotonic() - written > SUMMARY_EVERY_S or not (queue or pending):
+                write_summary(out, plan, list(current.values()))
+                written = time.monotonic()
             if on_done is not None:
-                on_done(next(r for r in current if r.run_id == spec.run_id))
+                on_done(current[spec.run_id])
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -261,21 +267,19 @@ def read_result(out: Path, run_id: str) -> dict[str, Any] | None:
 
 def rows(plan: SweepPlan, out: Path) -> list[RunRow]:
     """One row per planned run, from its ``result.json`` (``pending`` without one)."""
-    out_rows = []
-    for spec in plan.runs:
-        r = read_result(out, spec.run_id) or {}
-        out_rows.append(
-            RunRow(
-                run_id=spec.run_id,
-                values=spec.values,
-                status=str(r.get("status", "pending")),
-                metrics=dict(r.get("metrics") or {}),
-                wall_s=r.get("wall_s"),
-                host=r.get("host"),
-                error=r.get("error"),
-            )
-        )
-    return out_rows
+    return [_row(spec, read_result(out, spec.run_id) or {}) for spec in plan.runs]
+
+
+def _row(spec: RunSpec, r: dict[str, Any]) -> RunRow:
+    return RunRow(
+        run_id=spec.run_id,
+        values=spec.values,
+        status=str(r.get("status", "pending")),
+        metrics=dict(r.get("metrics") or {}),
+        wall_s=r.get("wall_s"),
+        host=r.get("host"),
+        error=r.get("error"),
+    )
 
 
 def _json(d: dict[str, Any]) -> Any:
