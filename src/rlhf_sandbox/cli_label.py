@@ -33,7 +33,10 @@ def _tags(spec: str) -> list[str]:
 
 
 def label(
-    run: Annotated[Path, typer.Option(help="run folder (as `train --out` made it)")],
+    run: Annotated[
+        Path | None,
+        typer.Option(help="run folder (as `train --out` made it); with --store: optional"),
+    ] = None,
     rater: Annotated[
         str | None, typer.Option(help="your name, recorded with each label [default: $USER]")
     ] = None,
@@ -46,6 +49,12 @@ def label(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="seed of the left/right placement")] = None,
     fps: Annotated[int, typer.Option(min=1, help="frames drawn per second")] = 60,
+    store: Annotated[
+        str | None, typer.Option(help="a shared store's URL (postgresql://USER@HOST:PORT/DB)")
+    ] = None,
+    clips_url: Annotated[
+        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
+    ] = None,
 ) -> None:
     """Label a run's clips in a window: compare pairs or rate clips, with tags and comments."""
     from rlhf_sandbox.feedback_ui.items import MODES
@@ -59,9 +68,13 @@ def label(
         raise _fail(str(e)) from None
     if len(tag_list) > MAX_TAGS:
         raise _fail(f"--tags: at most {MAX_TAGS} tags, got {len(tag_list)}")
-    if not run.is_dir():
+    if store is None and run is None:
+        raise _fail("give --run (a run folder) or --store (a store URL)")
+    if run is None:
+        run = Path(".")
+    elif not run.is_dir():
         raise _fail(f"run folder {run} not found")
-    if not (run / "store" / "prefs.sqlite").is_file():
+    if store is None and not (run / "store" / "prefs.sqlite").is_file():
         raise _fail(f"{run}: no store/prefs.sqlite (not a run folder: make one with `train`)")
     name = rater or os.environ.get("USER") or getpass.getuser()
     if not name.strip():
@@ -72,14 +85,18 @@ def label(
     import pygame
 
     from rlhf_sandbox.feedback_ui.label_app import LabelApp
-    from rlhf_sandbox.store.db import SchemaVersionError
+    from rlhf_sandbox.store.db import SchemaVersionError, StoreConnectionError
 
     try:
-        app = LabelApp(run, rater=name.strip(), mode=mode, tags=tag_list, run=store_run, seed=seed)
-    except (ValueError, FileNotFoundError, SchemaVersionError) as e:
+        app = LabelApp(
+            run, rater=name.strip(), mode=mode, tags=tag_list, run=store_run, seed=seed,
+            store=store, clips=clips_url,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, SchemaVersionError, StoreConnectionError) as e:
         raise _fail(str(e)) from None
     except pygame.error as e:
         raise _fail(f"cannot open a window ({e}); is there a display?") from None
     app.run(fps=fps)
     done = len(app.ctl.acked) - len(app.ctl.undone)
-    typer.echo(f"{done} {'labels' if mode == 'compare' else 'ratings'} saved by {name} in {run}")
+    where = app.db.where if store else run  # (a URL may hold a password: not printed)
+    typer.echo(f"{done} {'labels' if mode == 'compare' else 'ratings'} saved by {name} in {where}")

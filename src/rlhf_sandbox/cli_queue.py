@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rlhf_sandbox.cli_store import open_store
 from rlhf_sandbox.cli_train import _fail
 
 QUERY_RUN = "main"  # the run a run folder's own queries belong to (agents.rlhf.RUN)
@@ -38,8 +39,8 @@ def _open(run: Path, create: bool = False) -> Any:
 
 def queue(
     run: Annotated[
-        Path, typer.Option(help="run folder whose store gets the queries (made if new)")
-    ],
+        Path | None, typer.Option(help="run folder whose store gets the queries (made if new)")
+    ] = None,
     policies: Annotated[
         tuple[str, str] | None,
         typer.Option(
@@ -62,6 +63,13 @@ def queue(
     query_run: Annotated[str, typer.Option(help="run name of the queries in the store")] = (
         QUERY_RUN
     ),
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store", help="a shared store's URL instead of the run folder's"),
+    ] = None,
+    clips_url: Annotated[
+        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
+    ] = None,
 ) -> None:
     """Turn stored clips into queries: policies head to head, clip groups, demonstrations."""
     import numpy as np
@@ -78,8 +86,14 @@ def queue(
             )
         if not 0.0 <= repeat_share <= 1.0:
             raise ValueError(f"--repeat-share must be in [0, 1], got {repeat_share}")
-        fresh = [p for p in (run, run / "store") if not p.exists()]  # made here, if any
-        store = _open(run, create=policies is not None or bool(clips))
+        if run is None and store_url is None:
+            raise ValueError("give --run (a run folder) or --store (a store URL)")
+        fresh = [p for p in (run, run / "store") if not p.exists()] if run else []
+        if store_url is not None:
+            store = open_store(store_url, clips_url)
+        else:
+            assert run is not None
+            store = _open(run, create=policies is not None or bool(clips))
     except ValueError as e:
         raise _fail(str(e)) from None
     rng = np.random.default_rng(seed)
@@ -108,7 +122,8 @@ def queue(
     n_rep = sum(p.method.endswith(cq.REPEAT) for p in made)
     typer.echo(
         f"queued {len(ids)} queries ({len(ids) - n_rep} pairs + {n_rep} repeats, "
-        f"{raters_per_query} rater(s) each) in {run}/store, run {query_run!r}"
+        f"{raters_per_query} rater(s) each) in {store.db.where if store_url else f'{run}/store'}"
+        f", run {query_run!r}"
     )
 
 
@@ -117,9 +132,16 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 
 def raters(
-    run: Annotated[Path, typer.Option(help="run folder to report on")],
+    run: Annotated[Path | None, typer.Option(help="run folder to report on")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     alpha: Annotated[float, typer.Option(help="significance level of the bias test")] = 0.05,
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store", help="a shared store's URL instead of the run folder's"),
+    ] = None,
+    clips_url: Annotated[
+        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
+    ] = None,
 ) -> None:
     """Per-rater counts, agreement (kappa), self-consistency, position bias; win rates."""
     from rlhf_sandbox.agents import clip_queue as cq
@@ -128,7 +150,12 @@ def raters(
     try:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"--alpha must be in (0, 1), got {alpha}")
-        store = _open(run)
+        if store_url is not None:
+            store = open_store(store_url, clips_url)
+        elif run is None:
+            raise ValueError("give --run (a run folder) or --store (a store URL)")
+        else:
+            store = _open(run)
     except ValueError as e:
         raise _fail(str(e)) from None
     db = store.db

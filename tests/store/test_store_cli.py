@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -162,3 +163,23 @@ def test_migrate_upgrades_in_place(tmp_path: Path, store_url: str) -> None:
         assert db.schema_version() == 4 and [v for v, _ in db.migrations()] == [4]
         assert db.db_chunks() == set()  # the chunks table is back
     assert "schema version 4" in _ok(["store", "info", store_url])
+
+
+def test_queue_and_raters_on_a_shared_store(tmp_path: Path, store_url: str) -> None:
+    """`queue --store URL` and `raters --store URL` work on either backend, no run folder."""
+    src = _filled_sqlite(tmp_path / "a" / "prefs.sqlite")
+    src.db.close()
+    if store_url.startswith("postgresql"):
+        _ok(["store", "copy", f"sqlite:///{tmp_path}/a/prefs.sqlite", store_url])
+    else:
+        store_url = f"sqlite:///{tmp_path}/a/prefs.sqlite"
+    out = _ok(["queue", "--store", store_url, "--clips", "main", "--pairs", "3",
+               "--raters-per-query", "2", "--query-run", "team"])  # fmt: skip
+    assert "queued" in out and "rlhf@" not in out
+    with PreferenceDB.open(store_url) as db:
+        qs = db.queries("team")
+        assert qs and {q.raters_wanted for q in qs} == {2}
+        db.add_label(qs[0].id, "erin", "left")
+    rep = json.loads(_ok(["raters", "--store", store_url, "--json"]))
+    assert {r["rater"] for r in rep["raters"]} >= {"alice", "bob", "erin"}
+    assert "give --run" in _error(["raters"])

@@ -56,6 +56,8 @@ class LabelApp:
         lease_s: float = DEFAULT_LEASE_S,
         poll_s: float = 1.0,
         on_ack: Callable[[str], None] | None = None,
+        store: str | None = None,
+        clips: str | None = None,
     ) -> None:
         import pygame
 
@@ -64,15 +66,15 @@ class LabelApp:
         if len(tags) > MAX_TAGS:
             raise ValueError(f"at most {MAX_TAGS} tags, got {len(tags)}")
         self.run_dir = Path(run_dir)
-        db_path = self.run_dir / STORE
-        if not db_path.is_file():
+        db_url = store if store is not None else str(self.run_dir / STORE)
+        if store is None and not (self.run_dir / STORE).is_file():
             raise FileNotFoundError(f"{self.run_dir}: no {STORE} (not a run folder)")
-        self.db = PreferenceDB(db_path)
+        self.db = PreferenceDB.open(db_url)  # a shared store: `store` (a URL), `clips`
         self.run_name = store_run(self.db, run)
         self.view = LabelView(mode)
         size = self.view.panel_size
-        self.prefetch = Prefetcher(db_path.parent, db_path)
-        self.overlay = RewardOverlay(self.run_dir, db_path, self.run_name)
+        self.prefetch = Prefetcher(db_url, clips)
+        self.overlay = RewardOverlay(self.run_dir, db_url, self.run_name, clips)
         self.ctl = LabelController(
             self.db,
             make_source(mode, self.db, self.run_name, rater, seed, lease_s),

@@ -36,8 +36,11 @@ def clip_rewards(model: Any, clip: Any) -> np.ndarray:
 class RewardOverlay:
     """Worker thread computing :class:`RewardCurve` s; ``request`` / ``get`` never block."""
 
-    def __init__(self, run_dir: str | Path, db_path: str | Path, run: str) -> None:
-        self._run_dir, self._db_path, self._run = Path(run_dir), Path(db_path), run
+    def __init__(
+        self, run_dir: str | Path, db_url: str | Path, run: str, clips: str | None = None
+    ) -> None:
+        self._run_dir, self._db_url, self._run = Path(run_dir), str(db_url), run
+        self._clips = clips  # a clips URL; None: the store's default place
         self._jobs: queue.Queue[str | None] = queue.Queue()
         self._done: dict[str, RewardCurve] = {}
         self._asked: set[str] = set()
@@ -69,11 +72,10 @@ class RewardOverlay:
 
         from rlhf_sandbox.agents.reward_model import RewardEnsemble
         from rlhf_sandbox.store.clips import ClipStore
-        from rlhf_sandbox.store.db import PreferenceDB
 
         torch.set_num_threads(1)  # small nets; leave the cores to the trainer
-        db = PreferenceDB(self._db_path)
-        clips = ClipStore(self._db_path.parent, db)
+        clips = ClipStore.open(self._db_url, self._clips)
+        db = clips.db
         model: Any = None
         version = 0
         try:

@@ -98,8 +98,9 @@ def load_clip(clips: Any, clip_id: str, size: tuple[int, int]) -> LoadedClip:
 class Prefetcher:
     """One worker thread drawing clips ahead of need; thread-safe ``request`` / ``get``."""
 
-    def __init__(self, store_root: str | Path, db_path: str | Path) -> None:
-        self._root, self._db_path = Path(store_root), Path(db_path)
+    def __init__(self, db_url: str | Path, clips: str | None = None) -> None:
+        # a store URL (or SQLite path) and a clips URL (None: the store's default place)
+        self._db_url, self._clips = str(db_url), clips
         self._jobs: queue.Queue[tuple[str, tuple[int, int]] | None] = queue.Queue()
         self._done: OrderedDict[tuple[str, tuple[int, int]], LoadedClip] = OrderedDict()
         self._asked: set[tuple[str, tuple[int, int]]] = set()
@@ -130,10 +131,9 @@ class Prefetcher:
 
     def _work(self) -> None:
         from rlhf_sandbox.store.clips import ClipStore
-        from rlhf_sandbox.store.db import PreferenceDB
 
-        db = PreferenceDB(self._db_path)
-        clips = ClipStore(self._root, db)
+        clips = ClipStore.open(self._db_url, self._clips)
+        db = clips.db
         try:
             while (job := self._jobs.get()) is not None:
                 loaded = load_clip(clips, *job)
