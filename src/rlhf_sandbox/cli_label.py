@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from rlhf_sandbox.cli_store import ClipsURLOption
+
 # `rlhf-sandbox` draws off-screen for every command (main() sets SDL_VIDEODRIVER=dummy when
 # it is unset, after this module is imported); the labelling app needs a real window, so it
 # drops that default unless the user set the driver.
@@ -52,9 +54,7 @@ def label(
     store: Annotated[
         str | None, typer.Option(help="a shared store's URL (postgresql://USER@HOST:PORT/DB)")
     ] = None,
-    clips_url: Annotated[
-        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
-    ] = None,
+    clips_url: ClipsURLOption = None,
 ) -> None:
     """Label a run's clips in a window: compare pairs or rate clips, with tags and comments."""
     from rlhf_sandbox.feedback_ui.items import MODES

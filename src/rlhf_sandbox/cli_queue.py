@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rlhf_sandbox.cli_store import open_store
+from rlhf_sandbox.cli_store import ClipsURLOption, StoreURLOption, open_store
 from rlhf_sandbox.cli_train import _fail
 
 QUERY_RUN = "main"  # the run a run folder's own queries belong to (agents.rlhf.RUN)
@@ -63,13 +63,8 @@ def queue(
     query_run: Annotated[str, typer.Option(help="run name of the queries in the store")] = (
         QUERY_RUN
     ),
-    store_url: Annotated[
-        str | None,
-        typer.Option("--store", help="a shared store's URL instead of the run folder's"),
-    ] = None,
-    clips_url: Annotated[
-        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
-    ] = None,
+    store_url: StoreURLOption = None,
+    clips_url: ClipsURLOption = None,
 ) -> None:
     """Turn stored clips into queries: policies head to head, clip groups, demonstrations."""
     import numpy as np
@@ -135,13 +130,8 @@ def raters(
     run: Annotated[Path | None, typer.Option(help="run folder to report on")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     alpha: Annotated[float, typer.Option(help="significance level of the bias test")] = 0.05,
-    store_url: Annotated[
-        str | None,
-        typer.Option("--store", help="a shared store's URL instead of the run folder's"),
-    ] = None,
-    clips_url: Annotated[
-        str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
-    ] = None,
+    store_url: StoreURLOption = None,
+    clips_url: ClipsURLOption = None,
 ) -> None:
     """Per-rater counts, agreement (kappa), self-consistency, position bias; win rates."""
     from rlhf_sandbox.agents import clip_queue as cq

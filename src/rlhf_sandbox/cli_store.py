@@ -24,6 +24,14 @@ URL_HELP = "store URL: sqlite:///PATH (or a path) or postgresql://USER@HOST:PORT
 CLIPS_HELP = "where clip chunks are: file:///DIR (or a folder) or db [default: next to a "
 CLIPS_HELP += "SQLite file; in the database for PostgreSQL]"
 
+# The options of the commands that take a shared store (`queue`, `raters`, `label`).
+StoreURLOption = Annotated[
+    str | None, typer.Option("--store", help="a shared store's URL instead of the run folder's")
+]
+ClipsURLOption = Annotated[
+    str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
+]
+
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"Error: {message}", err=True)
