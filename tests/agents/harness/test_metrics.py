@@ -73,6 +73,23 @@ def test_collision_and_short_episodes() -> None:
         episode_metrics({"speed": np.zeros(5)}, np.zeros(5), 1.0)
 
 
+def test_the_crash_step_is_not_counted_as_discomfort() -> None:
+    """A crash stops the ego within its step: that step's braking, jerk and the follower's
+    braking are the collision's, not the driving's (4 calm steps, then the crash)."""
+    f = _features(
+        acceleration=[0.0, -4.0, 0.0, 0.0, -9.0],
+        jerk=[0.0, -8.0, 8.0, 0.0, -30.0],
+        forced_braking=[0.0, 2.5, 0.0, 0.0, 9.0],
+        collision=[0.0, 0.0, 0.0, 0.0, 1.0],
+    )
+    m = episode_metrics(f, np.zeros(5), policy_hz=1.0)
+    assert m["collision"] == 1.0
+    assert m["mean_abs_jerk"] == pytest.approx(16.0 / 5)  # the -30 left out, T stays 5
+    assert m["hard_brakes_per_min"] == pytest.approx(1 / (5 / 60))  # the -4 only
+    assert m["forced_brake_share"] == pytest.approx(1 / 5)
+    assert m["max_forced_braking"] == pytest.approx(2.5)
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_world_ttc_and_headway_match_hand_computation(backend: Literal["numba", "numpy"]) -> None:
     """Ego at 25 m/s, 45 m (bumper to bumper) behind a lead at 20 m/s, one lane.

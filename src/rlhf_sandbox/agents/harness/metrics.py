@@ -5,6 +5,8 @@ The driving world reports, per policy step, the ego's ``speed`` [m/s], ``acceler
 ``ttc_ahead`` [s] (the least over the step's substeps, capped at 10 s: "no threat"),
 ``lane_change`` (0/1), ``progress`` [m along the lane], ``forced_braking`` (the
 deceleration IDM demands of the ego's follower, [m/s^2]), ``collision`` and ``off_road``.
+The comfort metrics (jerk, hard braking, braking forced on the follower) leave out the
+step of a collision.
 :func:`episode_metrics` turns one episode's arrays into the numbers of :data:`METRICS`;
 formulas in ``docs/HARNESS.md``.
 """
@@ -101,9 +103,15 @@ def episodes_metrics(
         raise ValueError(f"episode features must all be [T] with T >= 1 like the rewards ({n})")
     oracle = get_oracle("courteous")(f, r)
     short = f["headway"] < SHORT_HEADWAY
-    abs_jerk = np.abs(f["jerk"])
-    hard = f["acceleration"] <= -HARD_BRAKE
-    forced = f["forced_braking"] > FORCED_BRAKE
+    # Comfort leaves out the step of a collision: the crash itself stops the ego within the
+    # step, which would read as a hard brake, a jerk of some 30 m/s^3 and a follower forced
+    # to brake, and would make the comfort figures of a crashing policy measure its crashes
+    # (those are the collision rate's). The denominators stay all T steps.
+    calm = f["collision"] <= 0
+    abs_jerk = np.where(calm, np.abs(f["jerk"]), 0.0)
+    hard = (f["acceleration"] <= -HARD_BRAKE) & calm
+    forced_b = np.where(calm, f["forced_braking"], 0.0)
+    forced = forced_b > FORCED_BRAKE
     out = []
     for lo, hi in zip(b[:-1].tolist(), b[1:].tolist(), strict=True):
         t = hi - lo
@@ -127,7 +135,7 @@ def episodes_metrics(
                 "lane_changes": lane_changes,
                 "lane_changes_per_km": lane_changes / km if km >= MIN_KM else np.nan,
                 "forced_brake_share": float(np.mean(forced[lo:hi])),
-                "max_forced_braking": float(e["forced_braking"].max()),
+                "max_forced_braking": float(forced_b[lo:hi].max()),
                 "oracle_return": float(oracle[lo:hi].sum()),
                 "env_return": float(r[lo:hi].sum()),
             }
