@@ -294,6 +294,30 @@ class PreferenceDB:
         """Create a run; an existing run with this name is left as it is."""
         self._write(lambda c, _: self._ensure_run(c, name, config))
 
+    def create_run(self, name: str, config: dict[str, Any] | None = None) -> bool:
+        """Create a run that must be new; False when the store has a run of this name
+        already (two writers racing for one name: one gets True). Give ``config`` something
+        unique (a token): a retry after a lost connection recognises its own row by it."""
+        text = json.dumps(config or {}, sort_keys=True)
+
+        def body(c: Any, again: bool) -> bool:
+            got = c.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
+            if got is not None:
+                return again and got[0] == text
+            c.execute(
+                "INSERT INTO runs (name, created, config) VALUES (?, ?, ?)",
+                (name, utc_now(), text),
+            )
+            return True
+
+        try:
+            return self._write(body)
+        except self.IntegrityError:
+            return False
+
+    def has_run(self, name: str) -> bool:
+        return bool(self._read("SELECT 1 FROM runs WHERE name = ?", (name,)))
+
     @staticmethod
     def _ensure_run(c: Any, name: str, config: dict[str, Any] | None) -> None:
         c.execute(

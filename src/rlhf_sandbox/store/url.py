@@ -98,3 +98,51 @@ def parse_clips_url(url: str | Path | None, store: StoreURL) -> ClipsURL:
     if "://" in text or not text:
         raise StoreURLError(f"clips URL {url!r}: use file:///DIR, a folder path, or db")
     return ClipsURL(Path(text))
+
+
+def without_password(url: str) -> tuple[str, bool]:
+    """``url`` with any password taken out (``USER:PW@`` and ``?password=``), and whether it
+    had one: what may be written to a file. A SQLite URL has none."""
+    u = parse_store_url(url)
+    if u.kind != "postgresql":
+        return u.url, False
+    parts = urlsplit(u.url)
+    had = False
+    netloc = parts.netloc
+    if "@" in netloc:
+        cred, _, hosts = netloc.rpartition("@")
+        user, sep, _pw = cred.partition(":")
+        had = bool(sep)
+        netloc = f"{user}@{hosts}" if user else hosts
+    query = []
+    for item in parts.query.split("&") if parts.query else []:
+        if item.split("=", 1)[0].lower() == "password":
+            had = True
+        else:
+            query.append(item)
+    clean = parts._replace(netloc=netloc, query="&".join(query)).geturl()
+    return clean, had
+
+
+def same_store(a: str, b: str) -> bool:
+    """Whether two store URLs name the same store: the same SQLite file (paths resolved),
+    or the same PostgreSQL server, port, database, user and options (passwords aside)."""
+    ua, ub = parse_store_url(a), parse_store_url(b)
+    if ua.kind != ub.kind:
+        return False
+    if ua.path is not None and ub.path is not None:
+        return ua.path.resolve() == ub.path.resolve()
+    from psycopg.conninfo import conninfo_to_dict
+
+    def key(url: str) -> dict[str, object]:
+        d: dict[str, object] = {
+            k: v for k, v in conninfo_to_dict(url).items() if k != "password" and v is not None
+        }
+        d.setdefault("port", "5432")
+        d["port"] = str(d["port"])
+        return d
+
+    try:
+        return key(ua.url) == key(ub.url)
+    except Exception:  # a URL libpq cannot read names no store of ours
+        return False
