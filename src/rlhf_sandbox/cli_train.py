@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from rlhf_sandbox.cli_store import ClipsURLOption
+
 # The demo: a short RLHF run on the highway with the courteous oracle (see DEMO_* below).
 DEMO_ENV = "rlhf_sandbox/Highway-v0"
 DEMO_ENV_KWARGS: dict[str, Any] = {"policy_hz": 5, "duration": 20.0, "lanes": 3, "vehicles": 20}
@@ -96,27 +98,45 @@ def build_settings(file: dict[str, Any], flags: dict[str, Any]) -> Any:
 
 
 def _run(
-    settings: Any, out: Path, resume: bool, report: bool, baseline: bool, episodes: int
+    settings: Any,
+    out: Path,
+    resume: bool,
+    report: bool,
+    baseline: bool,
+    episodes: int,
+    store: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> None:
+    """Train (``store``: URL, clips URL, run name of a shared store), then the report."""
     import torch
     from rich.console import Console
 
     from rlhf_sandbox.agents.report import write_report
     from rlhf_sandbox.agents.rlhf import RLHFLoop
+    from rlhf_sandbox.cli_store import store_errors
 
     torch.set_num_threads(1)
     console = Console()
+    url, clips_url, store_run = store
+    errors: tuple[type[BaseException], ...] = (*store_errors(), FileExistsError)
     try:
-        loop = RLHFLoop(settings, out, resume=resume)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        loop = RLHFLoop(
+            settings, out, resume=resume, store=url, clips=clips_url, store_run=store_run
+        )
+    except errors as e:
         raise _fail(str(e)) from None
     s = loop.s
     teacher = s.teacher if s.teacher == "human" else f"{s.teacher}:{s.rater}"
+    shared = f" (store {loop.db.where}, run {loop.run!r})" if loop.where.shared else ""
     console.print(
         f"[bold]train[/]: {s.ppo.algo.upper()} on [cyan]{s.env_id}[/], teacher {teacher},"
         f" {s.labels} labels, {s.timesteps:,} steps, clips of {loop.T} steps"
-        f" ({s.clip_seconds} s) -> {out}/" + (" (resumed)" if resume else "")
+        f" ({s.clip_seconds} s) -> {out}/{shared}" + (" (resumed)" if resume else "")
     )
+    if loop.where.shared and s.teacher == "human":
+        console.print(
+            f"raters: rlhf-sandbox label --store URL --store-run {loop.run}"
+            + (f" --clips-url {loop.where.clips}" if loop.where.clips else "")
+        )
     t0 = time.perf_counter()
     try:
         state = loop.train(progress=True)
@@ -127,7 +147,7 @@ def _run(
         f" {state.labels_asked} labels asked, reward model v{state.model_version}"
     )
     if report:
-        path = write_report(out, episodes=episodes, baseline=baseline, progress=True)
+        path = write_report(out, episodes=episodes, baseline=baseline, progress=True, store=url)
         console.print(f"report: {path}")
 
 
@@ -173,6 +193,19 @@ def train(
         bool, typer.Option(help="report: also train PPO on the oracle reward (doubles the time)")
     ] = True,
     eval_episodes: Annotated[int, typer.Option(min=1, help="report: evaluation episodes")] = 20,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="a shared store's URL (postgresql://USER@HOST:PORT/DB or sqlite:///PATH) for"
+            " the run's clips, queries, labels and reward models instead of --out/store;"
+            " on --resume, needed again when the URL holds a password"
+        ),
+    ] = None,
+    store_run: Annotated[
+        str | None,
+        typer.Option(help="with --store: the run's name in it (new) [default: --out's name]"),
+    ] = None,
+    clips_url: ClipsURLOption = None,
 ) -> None:
     """Train a policy on a reward model learned from a teacher's preferences; write a report."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -208,7 +241,7 @@ def train(
             _check_env_kwargs(settings)
     except (ValueError, TypeError) as e:
         raise _fail(str(e)) from None
-    _run(settings, out, resume, report, baseline, eval_episodes)
+    _run(settings, out, resume, report, baseline, eval_episodes, (store, clips_url, store_run))
 
 
 def _check_env_kwargs(settings: Any) -> None:

@@ -28,7 +28,6 @@ from rlhf_sandbox.agents.ppo import (
 )
 from rlhf_sandbox.agents.record import action_array
 from rlhf_sandbox.agents.reward_model import RewardEnsemble
-from rlhf_sandbox.agents.rlhf import RUN
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 from rlhf_sandbox.agents.rollout import (
     ARENA_V0,
@@ -39,6 +38,7 @@ from rlhf_sandbox.agents.rollout import (
     record_gif,
     sb3_policy,
 )
+from rlhf_sandbox.agents.run_store import saved_run_store
 from rlhf_sandbox.agents.teachers import HUMAN
 from rlhf_sandbox.agents.vec_eval import evaluate_vec, vec_gif
 from rlhf_sandbox.store.db import PreferenceDB
@@ -142,10 +142,15 @@ def write_report(
     baseline: bool = True,
     gif: bool = True,
     progress: bool = True,
+    store: str | None = None,
 ) -> Path:
-    """Evaluate a finished run folder and write its report; returns ``report.md``'s path."""
+    """Evaluate a finished run folder and write its report; returns ``report.md``'s path.
+
+    ``store``: the URL of the shared store the run wrote to, when the one its folder
+    saved (``store.json``) had a password."""
     out = Path(out)
     s = RLHFSettings.from_json(json.loads((out / "settings.json").read_text()))
+    where = saved_run_store(out, store)  # before the long evaluation: a bad URL fails now
     rep = out / "report"
     rep.mkdir(parents=True, exist_ok=True)
     oracle = None if s.teacher == HUMAN else get_oracle(s.teacher)
@@ -166,9 +171,9 @@ def write_report(
     corr = None
     if learned.size > 2 and truth.std() > 0 and learned.std() > 0:
         corr = float(np.corrcoef(learned, truth)[0, 1])
-    with PreferenceDB(out / "store" / "prefs.sqlite") as db:
-        labels = db.labels()
-        versions = [dict(v.metrics, version=v.version) for v in db.reward_models(RUN)]
+    with PreferenceDB.open(where.url) as db:
+        labels = db.labels(where.run if where.shared else None)  # a shared store: others' too
+        versions = [dict(v.metrics, version=v.version) for v in db.reward_models(where.run)]
     counts: dict[str, int] = {}
     for lab in labels:
         counts[lab.choice] = counts.get(lab.choice, 0) + 1

@@ -12,14 +12,18 @@ Each rollout end (an SB3 callback) does, in order:
 
 The trainer never blocks on people: with no labels it keeps training on the current model.
 Files under ``out``: ``settings.json``, ``store/`` (``prefs.sqlite`` + clip chunks),
-``reward_models/vN.pt``, ``checkpoint/``, ``tb/`` (TensorBoard), ``policy.pt``.
+``reward_models/vN.pt``, ``checkpoint/``, ``tb/`` (TensorBoard), ``policy.pt``. With a
+shared store (``store=URL``) the rows and clips go there under the run's name instead of
+``store/``, and ``store.json`` says where (see :mod:`~rlhf_sandbox.agents.run_store`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +51,13 @@ from rlhf_sandbox.agents.record import ClipSource, RecordClips, core_of
 from rlhf_sandbox.agents.reward_model import RewardEnsemble
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings, label_schedule
 from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path
+from rlhf_sandbox.agents.run_store import RUN, RunStore, new_run_store, save, saved_run_store
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
-RUN = "main"  # the run name inside a run folder's own database
+__all__ = ["RUN", "LoopState", "RLHFLoop", "accuracy_text"]
 
 
 @dataclass
@@ -81,32 +86,55 @@ class RLHFLoop:
     """One run folder: builds envs, store and learners, trains, checkpoints, resumes."""
 
     def __init__(
-        self, settings: RLHFSettings | None, out: str | Path, *, resume: bool = False
+        self,
+        settings: RLHFSettings | None,
+        out: str | Path,
+        *,
+        resume: bool = False,
+        store: str | None = None,
+        clips: str | None = None,
+        store_run: str | None = None,
     ) -> None:
-        """A new run of ``settings`` in ``out``, or (``resume``) the run already there."""
+        """A new run of ``settings`` in ``out``, or (``resume``) the run already there.
+
+        ``store``: a store URL to write to instead of ``out/store/`` (``clips``: where its
+        clip chunks go), under the run name ``store_run`` (default: the folder's name),
+        which must be new there; on resume, the same store again (see
+        :func:`~rlhf_sandbox.agents.run_store.saved_run_store`)."""
         self.out = Path(out)
         saved = self.out / "settings.json"
         if resume:
             if not (self.out / "checkpoint" / "loop.json").exists():
                 raise FileNotFoundError(f"{self.out}: no checkpoint to resume from")
             settings = RLHFSettings.from_json(json.loads(saved.read_text()))
+            self.where: RunStore = saved_run_store(self.out, store, clips, store_run)
         elif settings is None:
             raise ValueError("settings are needed to start a run")
-        elif any((self.out / p).exists() for p in ("checkpoint", "store", "settings.json")):
+        elif any(
+            (self.out / p).exists() for p in ("checkpoint", "store", "settings.json", "store.json")
+        ):
             raise FileExistsError(f"{self.out} holds a run already; resume it or pick a new folder")
+        else:
+            self.where = new_run_store(self.out, store, clips, store_run)
+        self.run = self.where.run
         arena_oracle = settings.teacher in ("companion", "guard")
         if settings.env_id == ARENA_V0 and "role" not in settings.env_kwargs and arena_oracle:
             kw = {**settings.env_kwargs, "role": settings.teacher}  # the oracle names the role
             settings = dataclasses.replace(settings, env_kwargs=kw)
         self.s = s = settings
         check_teacher(s.teacher, s.env_id)
+        if self.where.shared:  # before anything is written: the store is there, the name free
+            self.clips = ClipStore.open(self.where.url, self.where.clips)
+            self.db = self.clips.db
+            _check_run_name(self.db, self.run, resume)
         if not resume:
             self.out.mkdir(parents=True, exist_ok=True)
             with atomic_path(saved) as tmp:
                 tmp.write_text(json.dumps(s.to_json(), indent=2) + "\n")
-        self.db = PreferenceDB(self.out / "store" / "prefs.sqlite")
-        self.clips = ClipStore(self.out / "store", self.db)
-        self.db.add_run(RUN, s.to_json())
+        if not self.where.shared:
+            self.db = PreferenceDB(self.out / "store" / "prefs.sqlite")
+            self.clips = ClipStore(self.out / "store", self.db)
+            self.db.add_run(RUN, s.to_json())
         self.state = LoopState()
         self.rng = np.random.default_rng(s.seed)
         self.oracle: Oracle | None = None if s.teacher == HUMAN else get_oracle(s.teacher)
@@ -133,6 +161,18 @@ class RLHFLoop:
         self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(self.out / "tb"))
         if resume:
             self._restore()
+        elif self.where.shared:  # the name, claimed for good once every check has passed
+            self._claim_run_name(saved)
+
+    def _claim_run_name(self, saved: Path) -> None:
+        """Create the run in the shared store (a run racing for the same name gets the
+        error) and write ``store.json``."""
+        tag = {"out": str(self.out.resolve()), "host": socket.gethostname()}
+        if not self.db.create_run(self.run, {**self.s.to_json(), **tag, "token": uuid.uuid4().hex}):
+            self.close()
+            saved.unlink(missing_ok=True)
+            raise ValueError(_taken(self.db, self.run))
+        save(self.out, self.where)
 
     # ------------------------------------------------------------------ set-up
     def _envs(self) -> tuple[RecordClips, LearnedReward]:
@@ -151,8 +191,8 @@ class RLHFLoop:
         base = core_of(self.venv)
         if base is not None:
             core: Any = base.core
-            return ClipSource(RUN, self.s.env_id, config_to_dict(core.config), core.policy_hz)
-        return ClipSource(RUN, self.s.env_id, dict(self.s.env_kwargs), _decision_hz(self.venv))
+            return ClipSource(self.run, self.s.env_id, config_to_dict(core.config), core.policy_hz)
+        return ClipSource(self.run, self.s.env_id, dict(self.s.env_kwargs), _decision_hz(self.venv))
 
     # ------------------------------------------------------------------ training
     def train(self, progress: bool = True) -> LoopState:
@@ -193,7 +233,7 @@ class RLHFLoop:
         if self.oracle is None:
             self._wait_for_labels()
         fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
-        if fit_now and self.db.feedback_count(RUN) > st.labels_used and self._fit():
+        if fit_now and self.db.feedback_count(self.run) > st.labels_used and self._fit():
             self._relabel(emitted, locals_)
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
@@ -201,7 +241,7 @@ class RLHFLoop:
         if self.progress is not None:
             acc = st.history[-1]["heldout_accuracy"] if st.history else None
             self.progress.describe(
-                f"rlhf · labels {self.db.label_count(RUN)}/{self.s.labels}"
+                f"rlhf · labels {self.db.label_count(self.run)}/{self.s.labels}"
                 f" · reward model v{st.model_version} acc {accuracy_text(acc)}"
             )
 
@@ -226,7 +266,7 @@ class RLHFLoop:
         method = self.s.query_method if returns is not None else "random"
         qids = [
             self.db.add_query(
-                RUN,
+                self.run,
                 clips[int(a)].id,
                 clips[int(b)].id,
                 method,
@@ -247,7 +287,7 @@ class RLHFLoop:
     def _wait_for_labels(self) -> None:
         deadline = time.monotonic() + self.s.human_wait_s
         want = self.state.labels_used + self.s.human_min_labels
-        while time.monotonic() < deadline and self.db.feedback_count(RUN) < want:
+        while time.monotonic() < deadline and self.db.feedback_count(self.run) < want:
             time.sleep(0.2)
 
     def _clip_arrays(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -263,8 +303,8 @@ class RLHFLoop:
 
     def _fit(self) -> bool:
         st = self.state
-        st.labels_used = self.db.feedback_count(RUN)
-        batch, counts = preference_batch(self.db, RUN, self._clip_arrays, self.T)
+        st.labels_used = self.db.feedback_count(self.run)
+        batch, counts = preference_batch(self.db, self.run, self._clip_arrays, self.T)
         if batch is None:
             return False
         report = self.model.fit(batch)
@@ -273,7 +313,7 @@ class RLHFLoop:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.model.save(path)
         metrics = {**report.to_json(), "labels": counts.to_json()}
-        self.db.add_reward_model(RUN, str(path.relative_to(self.out)), metrics)
+        self.db.add_reward_model(self.run, str(path.relative_to(self.out)), metrics)
         self.learned.model = self.model
         st.history.append(
             {
@@ -344,11 +384,31 @@ class RLHFLoop:
         self.algo.policy.optimizer.load_state_dict(opt)
         self.algo.num_timesteps = self.state.num_timesteps
         # A kill between asking and checkpointing leaves queries the state does not count.
-        self.state.labels_asked = max(self.state.labels_asked, len(self.db.queries(RUN)))
+        self.state.labels_asked = max(self.state.labels_asked, len(self.db.queries(self.run)))
         if self.state.model_version > 0:
             path = ck / f"reward_model-{tag}.pt"
             self.model = RewardEnsemble.load(path, self.s.reward_model.device)
             self.learned.model = self.model
+
+
+def _taken(db: PreferenceDB, run: str) -> str:
+    return (
+        f"{db.where} has a run {run!r} already: pick another --store-run (or --resume the"
+        " run folder that made it)"
+    )
+
+
+def _check_run_name(db: PreferenceDB, run: str, resume: bool) -> None:
+    """A new run's name must be free in the store; a resumed run's must be there."""
+    try:
+        there = db.has_run(run)
+        if resume and not there:
+            raise ValueError(f"{db.where} has no run {run!r}: is it the store this run used?")
+        if not resume and there:
+            raise ValueError(_taken(db, run))
+    except BaseException:
+        db.close()
+        raise
 
 
 def _decision_hz(venv: VecEnv) -> float:
