@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rlhf_sandbox.cli_store import ClipsURLOption
+
 if TYPE_CHECKING:  # heavy imports wait until the input is checked
     from rich.console import Console
 
@@ -63,6 +65,18 @@ def evaluate(
         str, typer.Option(help="episodes stored as clips: all, worst or none")
     ] = "all",
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="a shared store's URL for the episodes' clips instead of --out/store"
+            " (runs NAME/policy, NAME/baseline; queue them with `queue --store`)"
+        ),
+    ] = None,
+    store_run: Annotated[
+        str | None,
+        typer.Option(help="with --store: the run name NAME in it (new) [default: --out's name]"),
+    ] = None,
+    clips_url: ClipsURLOption = None,
 ) -> None:
     """Evaluate a driving policy on a scenario suite: metrics, A/B verdicts, plots, GIFs."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -82,14 +96,15 @@ def evaluate(
         drivers = [parse_driver(policy)] + ([parse_driver(baseline)] if baseline else [])
         for d in drivers:  # a policy that cannot load or act fails here, before any episode
             check_driver(d, s)
+        target = _check_store(store, clips_url, store_run, out, clips, baseline is not None)
     except (SuiteError, DriverError, ValueError) as e:
         raise _fail(str(e)) from None
-    _run(s, drivers, out, n_envs, worst, clips, overwrite)
+    _run(s, drivers, out, n_envs, worst, clips, overwrite, target)
 
 
 def _run(
     s: Suite, drivers: list[Driver], out: Path, n_envs: int, worst: int, clips: str,
-    overwrite: bool,
+    overwrite: bool, target: tuple[str, str | None, str] | None = None,
 ) -> None:  # fmt: skip
     import torch
     from rich.console import Console
@@ -102,6 +117,7 @@ def _run(
     )
 
     from rlhf_sandbox.agents.harness import DriverError, run_suite, write_report
+    from rlhf_sandbox.cli_store import store_errors
 
     torch.set_num_threads(1)
     console = Console()
@@ -130,10 +146,13 @@ def _run(
         with console.status("writing the report (clips, GIFs, plots)"):
             path = write_report(
                 out, runs[0], runs[1] if len(runs) > 1 else None, worst_k=worst, clips=clips,
-                overwrite=overwrite,
+                overwrite=overwrite, store=target and target[0], clips_url=target and target[1],
+                store_run=target and target[2],
             )  # fmt: skip
     except OSError as e:  # nothing is left behind: write_report removes its temporary folder
         raise _fail(f"cannot write the report to {out} ({e.strerror or e})") from None
+    except store_errors() as e:  # the shared store (--store) refused the clips
+        raise _fail(str(e)) from None
     _print_summary(console, runs)
     console.print(f"report: {path}")
 
@@ -157,3 +176,31 @@ def _print_summary(console: Console, runs: list[SuiteResult]) -> None:
             cells.append(f"{f(v.value)} [{f(v.lo)}, {f(v.hi)}]")
         table.add_row(r.driver, *cells)
     console.print(table)
+
+
+def _check_store(
+    store: str | None, clips_url: str | None, store_run: str | None, out: Path, clips: str,
+    baseline: bool,
+) -> tuple[str, str | None, str] | None:  # fmt: skip
+    """``--store``: reach the store now and check the run names are free in it (before
+    any episode); (URL, clips URL, run name) for ``write_report``."""
+    from rlhf_sandbox.agents.harness.report import check_store_runs, store_run_names
+    from rlhf_sandbox.cli_store import store_errors
+    from rlhf_sandbox.store.clips import ClipStore
+
+    if store is None:
+        if store_run is not None or clips_url is not None:
+            raise ValueError("--store-run and --clips-url go with --store URL")
+        return None
+    if clips == "none":
+        raise ValueError("--store stores the episodes as clips: not with --clips none")
+    name = store_run if store_run is not None else out.resolve().name
+    try:
+        shared = ClipStore.open(store, clips_url)
+        try:
+            check_store_runs(shared.db, store_run_names(name, baseline))
+        finally:
+            shared.db.close()
+    except store_errors() as e:
+        raise ValueError(str(e)) from None
+    return store, clips_url, name

@@ -11,7 +11,10 @@ beside ``out``, renamed onto it at the end, so a failed run leaves nothing half-
   first, then leaving the road, then the lowest courteous return), re-rendered from their
   world states;
 * ``store/``: a ClipStore and PreferenceDB with the episodes as clips (run names
-  ``policy`` and ``baseline``) so the feedback app can show and rate them.
+  ``policy`` and ``baseline``) so the feedback app can show and rate them; or, with
+  ``store=URL``, no ``store/``: the clips go to that shared store under the run names
+  ``NAME/policy`` and ``NAME/baseline`` (``NAME``: ``store_run``, by default the report
+  folder's name; refused if the store has them already), written last, after every file.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -67,20 +71,32 @@ def write_report(
     clips: str = "all",
     overwrite: bool = False,
     n_boot: int = 2000,
+    store: str | None = None,
+    clips_url: str | None = None,
+    store_run: str | None = None,
 ) -> Path:
-    """Write the report folder ``out`` atomically; returns ``out / "report.md"``."""
+    """Write the report folder ``out`` atomically; returns ``out / "report.md"``.
+
+    ``store``: a shared store's URL for the episodes' clips instead of ``out/store``
+    (``clips_url``: where its chunks go), under ``store_run`` (default: ``out``'s name)."""
     if clips not in CLIP_MODES:
         raise ValueError(f"clips must be one of {CLIP_MODES}, got {clips!r}")
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pick a new folder or overwrite it")
+    target = None
+    if store is not None:
+        if clips == "none":
+            raise ValueError("--store stores the episodes as clips: not with --clips none")
+        names = store_run_names(store_run or out.resolve().name, baseline is not None)
+        target = (store, clips_url, names)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the folder the usual mode
     try:
-        _write(tmp, policy, baseline, worst_k, clips, n_boot)
+        _write(tmp, policy, baseline, worst_k, clips, n_boot, target)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{time.time_ns()}")
             out.rename(old)
@@ -101,12 +117,13 @@ def _write(
     worst_k: int,
     clips: str,
     n_boot: int,
+    target: tuple[str, str | None, dict[str, str]] | None = None,
 ) -> None:
     runs = {"policy": policy} if baseline is None else {"policy": policy, "baseline": baseline}
     summaries = {name: summarize_run(r, n_boot) for name, r in runs.items()}
     ab = compare_runs(policy, baseline, n_boot) if baseline is not None else None
     bad = worst(policy, worst_k)
-    clip_ids = _clips(d / "store", runs, clips, {id(e) for e in bad})
+    clip_ids = _clip_ids(runs, clips, {id(e) for e in bad})
     gifs = _gifs(d / "worst", policy, bad)
     scenarios = [s.scenario.name for s in policy.scenarios]
     labels = {name: f"{name}: {r.driver}" for name, r in runs.items()}
@@ -151,6 +168,18 @@ def _write(
     (d / "metrics.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     (d / "episodes.csv").write_text(_csv(runs, clip_ids))
     (d / "report.md").write_text(markdown(data))
+    if target is None and clip_ids:
+        with PreferenceDB(d / "store" / "prefs.sqlite") as db:
+            _store_clips(ClipStore(d / "store", db), runs, {n: n for n in runs}, clip_ids)
+    elif (
+        target is not None
+    ):  # last: a report that failed on the way left nothing in the shared store
+        url, where, names = target
+        shared = ClipStore.open(url, where)
+        try:
+            _store_clips(shared, runs, names, clip_ids, new=True)
+        finally:
+            shared.db.close()
 
 
 def _scenario_json(s: ScenarioResult) -> dict[str, Any]:
@@ -183,7 +212,22 @@ def _cell(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.6g}"
 
 
-def _episode_clip(run_name: str, s: ScenarioResult, e: Episode) -> Clip:
+def store_run_names(name: str, baseline: bool) -> dict[str, str]:
+    """The clip run names of an evaluation's episodes in a shared store: ``NAME/policy``
+    (and ``NAME/baseline``)."""
+    if not name.strip():
+        raise ValueError("--store-run: give a run name")
+    return {k: f"{name}/{k}" for k in ("policy", "baseline")[: 1 + baseline]}
+
+
+def check_store_runs(db: PreferenceDB, names: dict[str, str]) -> None:
+    """ValueError when the store has one of the run names already."""
+    taken = [n for n in names.values() if db.has_run(n)]
+    if taken:
+        raise ValueError(f"{db.where} has run {taken[0]!r} already: pick another --store-run")
+
+
+def _episode_clip(run_name: str, s: ScenarioResult, e: Episode, clip_id: str | None = None) -> Clip:
     states = s.replay(e)
     t = e.rewards.shape[0]
     substeps = (next(iter(states.values())).shape[0] - 1) // t
@@ -192,24 +236,45 @@ def _episode_clip(run_name: str, s: ScenarioResult, e: Episode) -> Clip:
         run=run_name, env_id=s.scenario.env_id, config=config_to_dict(s.config), seed=e.seed,
         slot=e.index, start_step=0, fps=hz * substeps, policy_hz=hz, obs=e.obs,
         actions=e.actions, rewards=e.rewards, features=dict(e.features), states=states,
+        id=clip_id or uuid.uuid4().hex,
     )  # fmt: skip
 
 
-def _clips(root: Path, runs: dict[str, SuiteResult], mode: str, bad: set[int]) -> dict[int, str]:
-    """Store the episodes as clips; ``{id(episode): clip id}``."""
+def _clip_ids(runs: dict[str, SuiteResult], mode: str, bad: set[int]) -> dict[int, str]:
+    """The clip id of each episode to store as a clip; ``{id(episode): clip id}``."""
     if mode == "none":
         return {}
-    ids: dict[int, str] = {}
-    with PreferenceDB(root / "prefs.sqlite") as db:
-        store = ClipStore(root, db)
-        for name, run in runs.items():
-            db.add_run(name, {"driver": run.driver, "suite": run.suite})
-            for s in run.scenarios:
-                chosen = [e for e in s.episodes if mode == "all" or id(e) in bad]
-                made = [_episode_clip(name, s, e) for e in chosen]
-                for e, cid in zip(chosen, store.add(made), strict=True):
-                    ids[id(e)] = cid
-    return ids
+    return {
+        id(e): uuid.uuid4().hex
+        for run in runs.values()
+        for e in run.episodes
+        if mode == "all" or id(e) in bad
+    }
+
+
+def _store_clips(
+    store: ClipStore,
+    runs: dict[str, SuiteResult],
+    names: dict[str, str],
+    ids: dict[int, str],
+    *,
+    new: bool = False,
+) -> None:
+    """Store the chosen episodes (those in ``ids``) as clips, one chunk per scenario, clip
+    run ``names[policy]``; ``new``: each run must be new in the store (else ValueError)."""
+    if not ids:
+        return
+    if new:
+        check_store_runs(store.db, names)
+    for name, run in runs.items():
+        info = {"driver": run.driver, "suite": run.suite}
+        if not new:
+            store.db.add_run(names[name], info)
+        elif not store.db.create_run(names[name], {**info, "token": uuid.uuid4().hex}):
+            check_store_runs(store.db, {name: names[name]})  # raced: another took it
+        for s in run.scenarios:
+            chosen = [e for e in s.episodes if id(e) in ids]
+            store.add([_episode_clip(names[name], s, e, ids[id(e)]) for e in chosen])
 
 
 def _gifs(folder: Path, run: SuiteResult, bad: list[Episode]) -> list[str]:
