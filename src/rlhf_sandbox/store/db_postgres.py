@@ -47,11 +47,14 @@ _IDENTITY = "rowid BIGINT GENERATED ALWAYS AS IDENTITY, "
 
 @lru_cache(maxsize=1)
 def pg_statements() -> tuple[str, ...]:
-    """The schema for PostgreSQL: 8-byte floats, bytea, and an identity ``rowid`` column
-    (SQLite's implicit one, made explicit) as the first column of every table."""
+    """The schema for PostgreSQL: 8-byte integers (SQLite's INTEGER holds 64 bits: an
+    episode seed of the driving worlds does not fit PostgreSQL's 4-byte INTEGER) and
+    floats, bytea, and an identity ``rowid`` column (SQLite's implicit one, made explicit)
+    as the first column of every table."""
     out = []
     for stmt in statements():
         stmt = stmt.replace(" REAL", " DOUBLE PRECISION").replace(" BLOB", " BYTEA")
+        stmt = stmt.replace(" INTEGER", " BIGINT")
         out.append(re.sub(r"^(CREATE TABLE IF NOT EXISTS \w+ \()", r"\1" + _IDENTITY, stmt))
     return tuple(out)
 
