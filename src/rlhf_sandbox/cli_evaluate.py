@@ -3,7 +3,8 @@
 ``evaluate --policy P --suite standard [--baseline Q] --out reports/NAME``. P and Q are
 ``idm``, ``random``, ``constant[:ACTION]``, an SB3 ``.zip`` (trusted input only: SB3
 unpickles part of it) or a run folder of ``train`` / ``ppo``. Bad input is one line on
-stderr, ``Error: ...``, exit code 2, and nothing written.
+stderr, ``Error: ...``, exit code 2, and nothing written. ``--ray [--address A]`` plays
+the scenarios as Ray tasks (``agents/harness/distributed.py``) with identical results.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ def evaluate(
         typer.Option(help="with --store: the run name NAME in it (new) [default: --out's name]"),
     ] = None,
     clips_url: ClipsURLOption = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option("--ray", help="spread the scenarios over Ray workers (same results)"),
+    ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(help="with --ray: a Ray cluster, ray://HOST:10001, HOST:6379 or auto"),
+    ] = None,
 ) -> None:
     """Evaluate a driving policy on a scenario suite: metrics, A/B verdicts, plots, GIFs."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -90,6 +99,7 @@ def evaluate(
         if clips not in CLIP_MODES:
             raise ValueError(f"--clips must be one of {', '.join(CLIP_MODES)}, got {clips!r}")
         _check_out(out, overwrite)
+        _check_ray(use_ray, address)
         s = load_suite(suite)
         if episodes is not None:
             s = s.with_episodes(episodes)
@@ -99,12 +109,14 @@ def evaluate(
         target = _check_store(store, clips_url, store_run, out, clips, baseline is not None)
     except (SuiteError, DriverError, ValueError) as e:
         raise _fail(str(e)) from None
-    _run(s, drivers, out, n_envs, worst, clips, overwrite, target)
+    specs = [policy] + ([baseline] if baseline else []) if use_ray else None
+    _run(s, drivers, out, n_envs, worst, clips, overwrite, target, specs, address)
 
 
 def _run(
     s: Suite, drivers: list[Driver], out: Path, n_envs: int, worst: int, clips: str,
     overwrite: bool, target: tuple[str, str | None, str] | None = None,
+    ray_specs: list[str] | None = None, address: str | None = None,
 ) -> None:  # fmt: skip
     import torch
     from rich.console import Console
@@ -127,11 +139,13 @@ def _run(
         f"({len(s.scenarios)} scenarios, {s.episodes} episodes each policy) -> {out}/"
     )
     runs = []
+    if ray_specs is not None:  # --ray: every (policy, scenario) a Ray task, all at once
+        runs = _ray_runs(console, s, drivers, ray_specs, n_envs, address)
     with Progress(
         "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
     ) as bar:  # fmt: skip
-        for d in drivers:
+        for d in drivers[len(runs) :]:  # none left after --ray
             task = bar.add_task(d.name, total=s.episodes)
 
             def advance(n: int, task: TaskID = task) -> None:
@@ -155,6 +169,51 @@ def _run(
         raise _fail(str(e)) from None
     _print_summary(console, runs)
     console.print(f"report: {path}")
+
+
+def _check_ray(use_ray: bool, address: str | None) -> None:
+    from rlhf_sandbox.agents.ray_connect import ray_installed
+
+    if address is not None and not use_ray:
+        raise ValueError("--address needs --ray")
+    if use_ray and not ray_installed():
+        raise ValueError("--ray: Ray is not installed; pip install 'rlhf-sandbox[ray]'")
+
+
+def _ray_runs(
+    console: Console, s: Suite, drivers: list[Driver], specs: list[str], n_envs: int,
+    address: str | None,
+) -> list[SuiteResult]:  # fmt: skip
+    """The suite for every spec on Ray (agents/harness/distributed.py), with progress."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from rlhf_sandbox.agents.harness import DriverError
+    from rlhf_sandbox.agents.harness.distributed import run_suites_distributed
+    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
+
+    try:
+        with console.status(f"connecting to Ray at {address}" if address else "starting Ray"):
+            ours = connect(address)
+    except RayUnavailable as e:
+        raise _fail(str(e)) from None
+    try:
+        with Progress(
+            "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        ) as bar:  # fmt: skip
+            tasks = [bar.add_task(f"{d.name} (Ray)", total=s.episodes) for d in drivers]
+            try:
+                return run_suites_distributed(
+                    specs, s, n_envs, lambda i, n: bar.advance(tasks[i], n)
+                )
+            except DriverError as e:
+                bar.stop()
+                raise _fail(str(e)) from None
+    finally:
+        if ours:
+            import ray
+
+            ray.shutdown()
 
 
 def _print_summary(console: Console, runs: list[SuiteResult]) -> None:

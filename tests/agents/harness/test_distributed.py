@@ -82,3 +82,39 @@ def test_a_driver_error_in_a_worker_is_raised_as_itself(
     (run / "policy.json").write_text("{}")
     with pytest.raises(DriverError, match="cannot load the policy"):
         run_suites_distributed([str(run)], load_suite(tiny_suite))
+
+
+def _evaluate(out: Path, *extra: str) -> None:
+    from typer.testing import CliRunner
+
+    from rlhf_sandbox.cli import app
+
+    args = ["evaluate", "--policy", "random", "--baseline", "idm", "--suite", "smoke"]
+    args += ["--clips", "none", "--worst", "1", "--out", str(out), *extra]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+
+
+def test_evaluate_ray_writes_the_report_of_the_single_process_run(
+    ray_local: None, tmp_path: Path
+) -> None:
+    _evaluate(tmp_path / "one")
+    _evaluate(tmp_path / "ray", "--ray")
+    assert _numbers(tmp_path / "one" / "metrics.json") == _numbers(
+        tmp_path / "ray" / "metrics.json"
+    )
+    for name in ("episodes.csv", "report.md"):
+        one, ray = (tmp_path / d / name for d in ("one", "ray"))
+        assert one.read_text() == ray.read_text(), name
+
+
+def test_address_without_ray_is_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rlhf_sandbox.cli import app
+
+    out = tmp_path / "r"
+    args = ["evaluate", "--policy", "idm", "--address", "auto", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and res.stderr.startswith("Error: --address needs --ray")
+    assert not out.exists()
