@@ -1,9 +1,9 @@
 """Clip files and the preference database.
 
 :mod:`~rlhf_sandbox.store.clips` holds the clip arrays (``.npz`` chunks, no pickle);
-:mod:`~rlhf_sandbox.store.db` holds all SQL (SQLite now; another backend later behind
-the same :class:`PreferenceDB` interface); :mod:`~rlhf_sandbox.store.rows` the typed rows
-it returns.
+:mod:`~rlhf_sandbox.store.db` is the preference database, :class:`PreferenceDB`, on SQLite
+(the default) or PostgreSQL behind a store URL (its ``db_*`` modules hold all the SQL);
+:mod:`~rlhf_sandbox.store.rows` the typed rows it returns.
 """
 
 from rlhf_sandbox.store.clips import Clip, ClipFileError, ClipStore
