@@ -7,6 +7,7 @@ extra); without it :func:`connect` raises :class:`RayUnavailable` with the insta
 from __future__ import annotations
 
 import os
+import socket
 
 
 class RayUnavailable(ValueError):
@@ -24,6 +25,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         raise RayUnavailable(
             "Ray is not installed; install it with pip install 'rlhf-sandbox[ray]'"
         ) from None
+    if address and address not in ("auto", "local"):
+        check_reachable(address)  # Ray itself retries an unreachable address for minutes
     if ray.is_initialized():
         return False
     try:
@@ -44,3 +47,17 @@ def ray_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("ray") is not None
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`RayUnavailable` unless ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``) accepts a TCP connection within ``timeout_s``."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise RayUnavailable(
+            f"--address {address!r}: expected HOST:PORT, ray://HOST:PORT, auto or local"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayUnavailable(f"cannot reach Ray at {address} ({e.strerror or e})") from None

@@ -118,3 +118,24 @@ def test_address_without_ray_is_refused(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and res.stderr.startswith("Error: --address needs --ray")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "fragment"),
+    [("127.0.0.1:1", "cannot reach Ray at 127.0.0.1:1"), ("nowhere", "expected HOST:PORT")],
+)
+def test_an_unreachable_cluster_is_one_line_at_once(
+    tmp_path: Path, address: str, fragment: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from rlhf_sandbox.cli import app
+
+    pytest.importorskip("ray")
+    out = tmp_path / "r"
+    args = ["evaluate", "--policy", "idm", "--suite", "smoke", "--ray", "--address", address]
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0]
+    assert not out.exists()
