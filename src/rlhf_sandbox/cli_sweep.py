@@ -42,7 +42,7 @@ def sweep(
     from rlhf_sandbox.agents.ray_connect import ray_installed
     from rlhf_sandbox.agents.sweep import SweepError, prepare
     from rlhf_sandbox.agents.sweep_config import SweepConfigError, load_sweep
-    from rlhf_sandbox.cli_train import _check_env_kwargs
+    from rlhf_sandbox.cli_train import check_env_kwargs
 
     out = out if out is not None else Path("sweeps") / config.stem
     try:
@@ -52,7 +52,7 @@ def sweep(
             key = repr((spec.settings.env_id, spec.settings.env_kwargs))
             if key not in checked:
                 try:
-                    _check_env_kwargs(spec.settings)
+                    check_env_kwargs(spec.settings)
                 except ValueError as e:
                     raise SweepConfigError(f"{config}: run {spec.run_id}: {e}") from None
                 checked.add(key)

@@ -238,13 +238,13 @@ def train(
         else:
             settings = build_settings(_from_file(config), flags)
             check_train_env_id(settings.env_id)
-            _check_env_kwargs(settings)
+            check_env_kwargs(settings)
     except (ValueError, TypeError) as e:
         raise _fail(str(e)) from None
     _run(settings, out, resume, report, baseline, eval_episodes, (store, clips_url, store_run))
 
 
-def _check_env_kwargs(settings: Any) -> None:
+def check_env_kwargs(settings: Any) -> None:
     """Build the env once so that a bad setting fails here, in one line."""
     import gymnasium as gym
 

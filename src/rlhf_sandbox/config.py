@@ -38,14 +38,15 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
+def type_ok(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the type hint (ints count as floats; bools as neither)."""
     origin = typing.get_origin(hint)
     if hint is Any:
         return True
     if origin is typing.Literal:
         return value in typing.get_args(hint)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
+        return any(type_ok(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
     if origin is tuple:
@@ -53,9 +54,9 @@ def _type_ok(value: Any, hint: Any) -> bool:
         if not isinstance(value, tuple):
             return False
         if len(args) == 2 and args[1] is Ellipsis:
-            return all(_type_ok(v, args[0]) for v in value)
+            return all(type_ok(v, args[0]) for v in value)
         return len(args) == len(value) and all(
-            _type_ok(v, a) for v, a in zip(value, args, strict=True)
+            type_ok(v, a) for v, a in zip(value, args, strict=True)
         )
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -66,6 +67,17 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return True
 
 
+def check_types(obj: Any) -> None:
+    """Every field of a dataclass against its type hint only: a ConfigError naming the first
+    field that does not fit (for settings without :func:`setting` bounds)."""
+    cls = type(obj)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(obj):
+        value, hint = getattr(obj, f.name), hints.get(f.name, Any)
+        if not type_ok(value, hint):
+            raise ConfigError(f"{cls.__name__}.{f.name} must be {_hint_name(hint)}, got {value!r}")
+
+
 def validate(obj: Any) -> None:
     """Check every field of a settings dataclass against its type hint and bounds."""
     cls = type(obj)
@@ -74,7 +86,7 @@ def validate(obj: Any) -> None:
         value = getattr(obj, f.name)
         hint = hints.get(f.name, Any)
         where = f"{cls.__name__}.{f.name}"
-        if not _type_ok(value, hint):
+        if not type_ok(value, hint):
             raise ConfigError(f"{where} must be {_hint_name(hint)}, got {value!r}")
         lo, hi, choices = f.metadata.get("lo"), f.metadata.get("hi"), f.metadata.get("choices")
         if choices is not None and value not in choices:

@@ -29,3 +29,16 @@ def test_progress_line_shows_a_dash_for_a_fit_without_held_out_pairs() -> None:
     assert accuracy_text(None) == "-"  # a fit on too few labels for a held-out set
     assert accuracy_text(float("nan")) == "-"
     assert accuracy_text(0.8149) == "0.81"
+
+
+def test_settings_of_the_wrong_type_name_the_field() -> None:
+    from rlhf_sandbox.agents.ppo import PPOSettings
+    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+    from rlhf_sandbox.config import ConfigError
+
+    good = RLHFSettings(env_id="Pendulum-v1").to_json()
+    assert RLHFSettings.from_json(good).to_json() == good  # every field fits its type
+    with pytest.raises(ConfigError, match=r"RLHFSettings\.labels must be int, got '5'"):
+        RLHFSettings.from_json({**good, "labels": "5"})
+    with pytest.raises(ConfigError, match=r"PPOSettings\.gamma must be float"):
+        PPOSettings(gamma="0.9")  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path, check_env_id, is_core_env
-from rlhf_sandbox.config import build_config, reject_unknown
+from rlhf_sandbox.config import build_config, check_types, reject_unknown
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
@@ -72,6 +72,7 @@ class PPOSettings:
     """torch device: cpu, cuda or auto"""
 
     def __post_init__(self) -> None:
+        check_types(self)
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PPOSettings.{name} must be >= 1, got {getattr(self, name)}")

@@ -12,7 +12,7 @@ import numpy as np
 from rlhf_sandbox.agents.ppo import PPOSettings
 from rlhf_sandbox.agents.queries import check_method
 from rlhf_sandbox.agents.reward_model import RewardModelConfig
-from rlhf_sandbox.config import reject_unknown
+from rlhf_sandbox.config import check_types, reject_unknown
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class RLHFSettings:
     """seed of query selection and the synthetic rater (the learners take theirs from ppo)"""
 
     def __post_init__(self) -> None:
+        check_types(self)  # labels = "5" in a config file: one line naming the field
         check_method(self.query_method)
         for name in ("labels", "timesteps", "oversample", "raters_per_query", "query_every"):
             if getattr(self, name) < (0 if name == "labels" else 1):

@@ -44,7 +44,7 @@ from rlhf_sandbox.agents.reward_model import RewardModelConfig
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
 from rlhf_sandbox.agents.rollout import check_train_env_id
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher, parse_teacher
-from rlhf_sandbox.config import _type_ok as type_ok
+from rlhf_sandbox.config import type_ok
 
 MAX_RUNS = 10_000
 SEEDS = "seeds"  # the grid key that sets seed and ppo.seed together
