@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
-from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.agents.rollout import atomic_dir, atomic_path
 from rlhf_sandbox.agents.sweep_config import RunSpec, SweepPlan
 from rlhf_sandbox.agents.sweep_summary import RunRow, write_plot, write_summary
 
@@ -225,8 +224,7 @@ def store_run(out: Path, spec: RunSpec, outcome: dict[str, Any]) -> Path:
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     final = runs / spec.run_id
-    tmp = Path(tempfile.mkdtemp(dir=runs, prefix=f".{spec.run_id}.tmp-"))
-    try:
+    with atomic_dir(final) as tmp:
         for rel, data in outcome.get("files", {}).items():
             p = (tmp / rel).resolve()
             if not p.is_relative_to(tmp.resolve()):
@@ -242,17 +240,6 @@ def store_run(out: Path, spec: RunSpec, outcome: dict[str, Any]) -> Path:
             **{k: v for k, v in outcome.items() if k != "files"},
         }
         (tmp / RESULT).write_text(json.dumps(result, indent=2, default=float) + "\n")
-        tmp.chmod(0o755)
-        if final.exists():
-            old = runs / f".{spec.run_id}.old-{time.time_ns()}"
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

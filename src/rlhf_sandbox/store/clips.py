@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import uuid
 import zipfile
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rlhf_sandbox.store.atomic import write_atomic
 from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
 from rlhf_sandbox.store.url import parse_clips_url, parse_store_url
 
@@ -187,29 +187,6 @@ def _first(d: Mapping[str, np.ndarray] | None) -> np.ndarray:
     return next(iter(d.values()))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, fsync, then rename (and fsync the
-    folder, so that the rename itself is durable)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """A compressed ``.npz`` of ``arrays``, in memory."""
     buf = io.BytesIO()
@@ -287,7 +264,7 @@ class ClipStore:
             self.db.add_clips(rows, chunk=(chunk, data))
             return ids
         path = self.root / CHUNK_DIR / chunk
-        _write_atomic(path, data)
+        write_atomic(path, data)
         try:
             self.db.add_clips(rows)
         except BaseException:
@@ -318,7 +295,7 @@ class ClipStore:
         """Put a chunk's bytes in the folder (atomically); a store without one refuses."""
         if self.root is None:
             raise ValueError("this ClipStore keeps chunks in the database: use import_rows")
-        _write_atomic(self.root / CHUNK_DIR / name, data)
+        write_atomic(self.root / CHUNK_DIR / name, data)
 
     def sweep(self, *, older_than_s: float = 3600.0, delete_orphans: bool = False) -> list[Path]:
         """Remove leftovers of interrupted writes; returns the files removed.

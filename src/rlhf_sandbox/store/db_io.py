@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from rlhf_sandbox.store.atomic import write_atomic
 from rlhf_sandbox.store.db_core import DBCore, _columns, _insert, _row
 from rlhf_sandbox.store.rows import StoreConnectionError, utc_now
 from rlhf_sandbox.store.schema import TABLES
@@ -33,20 +33,16 @@ class ExportImport(DBCore):
 
         Returns the number of rows written.
         """
-        path = Path(path)
         n = 0
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for table, row in self.export_rows():
-                    f.write(json.dumps({"table": table, "row": row}, sort_keys=True) + "\n")
-                    n += 1
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        def fill(f: BinaryIO) -> None:
+            nonlocal n
+            for table, row in self.export_rows():
+                line = json.dumps({"table": table, "row": row}, sort_keys=True) + "\n"
+                f.write(line.encode("utf-8"))
+                n += 1
+
+        write_atomic(Path(path), fill)
         return n
 
     def import_rows(

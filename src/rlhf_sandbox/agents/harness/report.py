@@ -22,9 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +35,7 @@ from rlhf_sandbox.agents.harness.aggregate import OVERALL, summarize_run
 from rlhf_sandbox.agents.harness.markdown import markdown
 from rlhf_sandbox.agents.harness.metrics import METRIC_KEYS
 from rlhf_sandbox.agents.harness.runner import Episode, ScenarioResult, SuiteResult
+from rlhf_sandbox.agents.rollout import atomic_dir
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.replay import clip_frame, state_renderer
 from rlhf_sandbox.store.clips import Clip, ClipStore
@@ -90,23 +88,8 @@ def write_report(
             raise ValueError("--store stores the episodes as clips: not with --clips none")
         names = store_run_names(store_run or out.resolve().name, baseline is not None)
         target = (store, clips_url, names)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the folder the usual mode
-    try:
+    with atomic_dir(out) as tmp:
         _write(tmp, policy, baseline, worst_k, clips, n_boot, target)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{time.time_ns()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "report.md"
 
 
