@@ -40,5 +40,6 @@ def test_settings_of_the_wrong_type_name_the_field() -> None:
     assert RLHFSettings.from_json(good).to_json() == good  # every field fits its type
     with pytest.raises(ConfigError, match=r"RLHFSettings\.labels must be int, got '5'"):
         RLHFSettings.from_json({**good, "labels": "5"})
+    assert PPOSettings(net_arch=[32, 32]).net_arch == (32, 32)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"PPOSettings\.gamma must be float"):
         PPOSettings(gamma="0.9")  # type: ignore[arg-type]

@@ -72,6 +72,8 @@ class PPOSettings:
     """torch device: cpu, cuda or auto"""
 
     def __post_init__(self) -> None:
+        if isinstance(self.net_arch, list):  # a list from JSON or a caller: the same layers
+            object.__setattr__(self, "net_arch", tuple(self.net_arch))
         check_types(self)
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
