@@ -84,7 +84,9 @@ def evaluate(
     ] = False,
     address: Annotated[
         str | None,
-        typer.Option(help="with --ray: a Ray cluster, ray://HOST:10001, HOST:6379 or auto"),
+        typer.Option(
+            help="with --ray: a Ray cluster, HOST:6379, auto, or ray://HOST:10001 (unchecked)"
+        ),
     ] = None,
 ) -> None:
     """Evaluate a driving policy on a scenario suite: metrics, A/B verdicts, plots, GIFs."""

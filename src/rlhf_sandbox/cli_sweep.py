@@ -1,6 +1,6 @@
 """``rlhf-sandbox sweep``: many ``train`` runs on Ray, each with its report, and a summary.
 
-``sweep --config sweep.toml [--address ray://host:10001 | auto] [--out sweeps/NAME]
+``sweep --config sweep.toml [--address HOST:6379 | auto] [--out sweeps/NAME]
 [--max-parallel N] [--resume]``. The sweep file's format is in
 :mod:`rlhf_sandbox.agents.sweep_config`; docs in ``docs/TEAM.md``. Bad input is one line on
 stderr, ``Error: ...``, exit code 2, and nothing written.
@@ -27,7 +27,10 @@ def sweep(
     ] = None,
     address: Annotated[
         str | None,
-        typer.Option(help="Ray cluster: ray://HOST:10001, HOST:6379 or auto (default: local)"),
+        typer.Option(
+            help="Ray cluster: HOST:6379, auto, or ray://HOST:10001 (Ray Client, unchecked);"
+            " default: a local Ray"
+        ),
     ] = None,
     max_parallel: Annotated[
         int | None, typer.Option(min=1, help="runs at once at most (default: as CPUs allow)")
