@@ -148,3 +148,10 @@ def test_arena_play(tmp_path: Path, role: str) -> None:
         assert clip.actions.tolist() == [3, 3, 3, 3, 4]  # N, then NW with left held too
     frames = render_clip(clip)
     assert frames.shape == (6, 480, 480, 3) and frames.std() > 10
+
+
+def test_hud_shortens_long_seeds() -> None:
+    from rlhf_sandbox.feedback_ui.session import short_seed
+
+    assert short_seed(12345) == "12345"
+    assert short_seed(12345678901234567890) == "...567890"

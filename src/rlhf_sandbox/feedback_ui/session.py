@@ -164,10 +164,12 @@ class PlaySession:
 
     # ------------------------------------------------------------------ HUD
     def status(self) -> str:
+        """The HUD's status line (the full seed is printed when the session starts)."""
         w = self.world
         who = "you" if self.human else "policy"
         text = (
-            f"t {w.t / w.policy_hz:5.1f} s  seed {w.seed}  speed {w.ego_speed():4.1f} m/s"
+            f"t {w.t / w.policy_hz:5.1f} s  seed {short_seed(w.seed)}"
+            f"  speed {w.ego_speed():4.1f} m/s"
             f"  action {_fmt(self.last_action, w.driving)}  driver: {who}"
         )
         if self.correct and self.human:
@@ -186,3 +188,10 @@ def _fmt(action: object, driving: bool) -> str:
     if a.ndim == 0:
         return (ACTIONS if driving else _MOVES)[int(a)]
     return "(" + ", ".join(f"{x:+.1f}" for x in a.ravel()) + ")"
+
+
+def short_seed(seed: int) -> str:
+    """A seed for the HUD: as it is up to 8 digits, else its last 6 after "..." (an
+    arena episode's seed can run to 20 digits)."""
+    text = str(seed)
+    return text if len(text) <= 8 else "..." + text[-6:]

@@ -89,5 +89,6 @@ def test_not_an_sb3_zip(tmp_path: Path) -> None:
     p = tmp_path / "junk.zip"
     p.write_bytes(b"not a zip")
     d = parse_driver(str(p))
-    with pytest.raises(DriverError, match="not a stable-baselines3 model"):
+    with pytest.raises(DriverError, match="not a stable-baselines3 model") as e:
         d.bind(OBS, DISCRETE)
+    assert "Error" not in str(e.value)  # SB3's own "Error: " is not nested in ours

@@ -195,7 +195,8 @@ def _sb3_zip(path: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
         try:
             data, params, _ = load_from_zip_file(path, device="cpu", print_system_info=False)
         except Exception as e:  # a bad zip raises many kinds of errors
-            raise DriverError(f"{path}: not a stable-baselines3 model ({e})") from None
+            why = str(e).removeprefix("Error: ")  # SB3 prefixes some of its own messages
+            raise DriverError(f"{path}: not a stable-baselines3 model ({why})") from None
         if not data or "policy_class" not in data or not params or "policy" not in params:
             raise DriverError(f"{path}: not a stable-baselines3 model (no policy inside)")
         kwargs = dict(data.get("policy_kwargs") or {})
