@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rlhf_sandbox.agents.intervals import Z95, wilson_bounds
 from rlhf_sandbox.store.rows import LabelRow, QueryRow
 
 ANSWERS = ("first", "second", "equal")
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,7 @@ def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a proportion (``(0, 1)`` when ``n == 0``)."""
     if n <= 0:
         return (0.0, 1.0)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return wilson_bounds(successes, n, z)
 
 
 def binom_test_half(k: int, n: int) -> float:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Z95 = 1.959963984540054  # standard normal quantile of 0.975
+from rlhf_sandbox.agents.intervals import Z95, wilson_bounds
+
 N_BOOT = 2000
 Stat = Callable[[np.ndarray], np.ndarray]
 """``stat(idx [B, n]) -> [B]``: a statistic of each resample of episode indices."""
@@ -41,13 +42,8 @@ def wilson(k: int, n: int, z: float = Z95) -> Interval:
         return Interval(np.nan, np.nan, np.nan)
     if not 0 <= k <= n:
         raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: no rounding past p
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return Interval(p, lo, hi)
+    lo, hi = wilson_bounds(k, n, z)
+    return Interval(k / n, lo, hi)
 
 
 def resample(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
