@@ -74,8 +74,10 @@ def label(
         run = Path(".")
     elif not run.is_dir():
         raise _fail(f"run folder {run} not found")
-    if store is None and not (run / "store" / "prefs.sqlite").is_file():
-        raise _fail(f"{run}: no store/prefs.sqlite (not a run folder: make one with `train`)")
+    from rlhf_sandbox.store.clips import FOLDER_DB
+
+    if store is None and not (run / FOLDER_DB).is_file():
+        raise _fail(f"{run}: no {FOLDER_DB} (not a run folder: make one with `train`)")
     name = rater or os.environ.get("USER") or getpass.getuser()
     if not name.strip():
         raise _fail("--rater: give a name")

@@ -24,10 +24,10 @@ QUERY_RUN = "main"  # the run a run folder's own queries belong to (agents.rlhf.
 def _open(run: Path, create: bool = False) -> Any:
     """The run folder's store; ``create``: a new one in a folder that has none (a judging
     session without a trainer), never inside a file."""
-    from rlhf_sandbox.store.clips import ClipStore
+    from rlhf_sandbox.store.clips import FOLDER_DB, ClipStore
     from rlhf_sandbox.store.db import PreferenceDB
 
-    db_path = run / "store" / "prefs.sqlite"
+    db_path = run / FOLDER_DB
     if not db_path.is_file():
         if not create:
             raise ValueError(f"no store in {run} ({db_path} not found)")

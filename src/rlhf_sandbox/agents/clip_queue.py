@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlhf_sandbox.store.clips import ClipStore
+from rlhf_sandbox.store.clips import FOLDER_DB, ClipStore
 from rlhf_sandbox.store.db import ClipRow, PreferenceDB
 
 HEAD_TO_HEAD = "head_to_head"
@@ -52,7 +52,7 @@ def _other_store(store: ClipStore, sel: str) -> tuple[Path, str | None] | None:
     folder, _, group = sel.rpartition(":") if ":" in sel else (sel, "", "")
     p = Path(folder)
     for root in (p / "store", p):
-        if (root / "prefs.sqlite").is_file():
+        if (root / FOLDER_DB.name).is_file():
             same = store.root is not None and root.resolve() == store.root.resolve()
             return None if same else (root, group or None)
     return None
@@ -60,7 +60,7 @@ def _other_store(store: ClipStore, sel: str) -> tuple[Path, str | None] | None:
 
 def _rows_of(other: tuple[Path, str | None]) -> list[ClipRow]:
     root, group = other
-    with PreferenceDB(root / "prefs.sqlite") as src:
+    with PreferenceDB(root / FOLDER_DB.name) as src:
         return [src.get_clip(cid) for cid in src.clip_ids(group)]
 
 
@@ -72,7 +72,7 @@ def resolve_group(store: ClipStore, sel: str) -> list[ClipRow]:
     if other is not None:
         rows = _rows_of(other)
         if not rows and other[1] is not None:
-            with PreferenceDB(other[0] / "prefs.sqlite") as src:
+            with PreferenceDB(other[0] / FOLDER_DB.name) as src:
                 names = sorted({src.get_clip(c).run for c in src.clip_ids()})
             raise ValueError(
                 f"no clips in group {other[1]!r} of {other[0]}; its groups: "
@@ -93,7 +93,7 @@ def import_group(store: ClipStore, sel: str) -> int:
     if other is None:
         return 0
     root, group = other
-    src = ClipStore(root, PreferenceDB(root / "prefs.sqlite"))
+    src = ClipStore(root, PreferenceDB(root / FOLDER_DB.name))
     try:
         have = set(store.db.clip_ids())
         new = [src.get(cid) for cid in src.ids(group) if cid not in have]

@@ -54,7 +54,7 @@ from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path
 from rlhf_sandbox.agents.run_store import RUN, RunStore, new_run_store, save, saved_run_store
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher
 from rlhf_sandbox.config import config_to_dict
-from rlhf_sandbox.store.clips import ClipStore
+from rlhf_sandbox.store.clips import FOLDER_DB, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
 __all__ = ["RUN", "LoopState", "RLHFLoop", "accuracy_text"]
@@ -132,8 +132,8 @@ class RLHFLoop:
             with atomic_path(saved) as tmp:
                 tmp.write_text(json.dumps(s.to_json(), indent=2) + "\n")
         if not self.where.shared:
-            self.db = PreferenceDB(self.out / "store" / "prefs.sqlite")
-            self.clips = ClipStore(self.out / "store", self.db)
+            self.db = PreferenceDB(self.out / FOLDER_DB)
+            self.clips = ClipStore(self.out / FOLDER_DB.parent, self.db)
             self.db.add_run(RUN, s.to_json())
         self.state = LoopState()
         self.rng = np.random.default_rng(s.seed)

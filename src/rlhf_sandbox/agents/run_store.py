@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.store.clips import FOLDER_DB
 from rlhf_sandbox.store.url import (
     parse_clips_url,
     parse_store_url,
@@ -49,7 +50,7 @@ class RunStore:
 
 
 def local(out: Path) -> RunStore:
-    return RunStore(str(out / "store" / "prefs.sqlite"), None, RUN, False)
+    return RunStore(str(out / FOLDER_DB), None, RUN, False)
 
 
 def _absolute(url: str, clips: str | None) -> tuple[str, str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State, StepOut
-from rlhf_sandbox.store.clips import Clip, ClipStore
+from rlhf_sandbox.store.clips import FOLDER_DB, Clip, ClipStore
 
 PLAYED = "play"  # clip run name of the clips a person played
 POLICY_REPLAY = "play/policy"  # clip run name of a policy's replay from a takeover state
@@ -138,5 +138,5 @@ def open_store(run_dir: Any) -> ClipStore:
 
     from rlhf_sandbox.store.db import PreferenceDB
 
-    root = Path(run_dir) / "store"
-    return ClipStore(root, PreferenceDB(root / "prefs.sqlite"))
+    db = Path(run_dir) / FOLDER_DB
+    return ClipStore(db.parent, PreferenceDB(db))

@@ -21,10 +21,10 @@ from rlhf_sandbox.feedback_ui.label_keys import MAX_TAGS, translate
 from rlhf_sandbox.feedback_ui.label_view import LabelView
 from rlhf_sandbox.feedback_ui.overlay import RewardOverlay
 from rlhf_sandbox.feedback_ui.prefetch import Prefetcher
+from rlhf_sandbox.store.clips import FOLDER_DB
 from rlhf_sandbox.store.db import DEFAULT_LEASE_S, PreferenceDB
 
 DEFAULT_TAGS = ("unsafe", "off-task", "unnatural", "boring")
-STORE = Path("store") / "prefs.sqlite"  # a run folder's store (as the RLHF loop writes it)
 
 
 def store_run(db: PreferenceDB, name: str | None) -> str:
@@ -66,9 +66,9 @@ class LabelApp:
         if len(tags) > MAX_TAGS:
             raise ValueError(f"at most {MAX_TAGS} tags, got {len(tags)}")
         self.run_dir = Path(run_dir)
-        db_url = store if store is not None else str(self.run_dir / STORE)
-        if store is None and not (self.run_dir / STORE).is_file():
-            raise FileNotFoundError(f"{self.run_dir}: no {STORE} (not a run folder)")
+        db_url = store if store is not None else str(self.run_dir / FOLDER_DB)
+        if store is None and not (self.run_dir / FOLDER_DB).is_file():
+            raise FileNotFoundError(f"{self.run_dir}: no {FOLDER_DB} (not a run folder)")
         self.db = PreferenceDB.open(db_url)  # a shared store: `store` (a URL), `clips`
         self.run_name = store_run(self.db, run)
         self.view = LabelView(mode)

@@ -32,6 +32,8 @@ from rlhf_sandbox.store.atomic import write_atomic
 from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
 from rlhf_sandbox.store.url import parse_clips_url, parse_store_url
 
+FOLDER_DB = Path("store") / "prefs.sqlite"
+"""A run folder's own store, relative to the folder: the database, its chunks beside it."""
 CHUNK_DIR = "chunks"
 
 

@@ -38,7 +38,7 @@ from rlhf_sandbox.agents.harness.runner import Episode, ScenarioResult, SuiteRes
 from rlhf_sandbox.agents.rollout import atomic_dir
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.replay import clip_frame, state_renderer
-from rlhf_sandbox.store.clips import Clip, ClipStore
+from rlhf_sandbox.store.clips import FOLDER_DB, Clip, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
 CSV_COLUMNS = (
@@ -152,7 +152,7 @@ def _write(
     (d / "episodes.csv").write_text(_csv(runs, clip_ids))
     (d / "report.md").write_text(markdown(data))
     if target is None and clip_ids:
-        with PreferenceDB(d / "store" / "prefs.sqlite") as db:
+        with PreferenceDB(d / FOLDER_DB) as db:
             _store_clips(ClipStore(d / "store", db), runs, {n: n for n in runs}, clip_ids)
     elif (
         target is not None
