@@ -22,7 +22,6 @@ from rlhf_sandbox.sim.driving.params import (
     LENGTH,
     MAX_ACCEL,
     MAX_BRAKE,
-    MAX_STEER,
     TTC_CAP,
     WHEELBASE,
     WIDTH,
@@ -37,7 +36,8 @@ HALF = SPAN / 2 - 1.0
 def _idm(v, v_lead, gap, v0, tg, a_max, b_comf, s0):
     dv = v - v_lead
     s_star = s0 + max(0.0, v * tg + v * dv / (2.0 * np.sqrt(a_max * b_comf)))
-    free = 1.0 - (v / max(v0, 0.1)) ** 4.0
+    r = v / max(v0, 0.1)
+    free = 1.0 - (r * r) * (r * r)
     inter = (s_star / max(gap, 0.05)) ** 2
     a = a_max * (free - inter)
     return min(max(a, -MAX_BRAKE), a_max)
@@ -212,13 +212,17 @@ def _world(
         lane_h[ln] = np.arctan2(direction[ln, 1], direction[ln, 0])
     if True:
         st = np.empty(nv)
+        sb = np.empty(nv)  # sine of each vehicle's slip angle
         was = np.empty(nv, np.bool_)
         cos_h = np.empty(nv)  # cos and sin of headings for the collision check; NaN: not yet
         sin_h = np.empty(nv)
         s = np.empty(nv)
         s_prev = np.empty(nv)
         keys = np.empty(2 * nv)
-        own = np.empty(2 * nv, np.int64)
+        ks = np.empty(2 * nv)
+        ow = np.empty(2 * nv, np.int64)
+        order = np.arange(2 * nv)
+        xo = np.arange(nv)
         a = np.empty(nv)
         gap = np.empty(nv)
         vl = np.empty(nv)
@@ -234,11 +238,13 @@ def _world(
                 s_prev[i] = _lane_station(origin, direction, p0, x[b, i], y[b, i])
                 keys[i] = _key(ln, s[i])
                 keys[nv + i] = _key(pl if pl >= 0 else n_lanes, s_prev[i] if pl >= 0 else 0.0)
-                own[i] = i
-                own[nv + i] = i
-            order = np.argsort(keys, kind="mergesort")
-            ks = keys[order]
-            ow = own[order]
+            if sub == sub_from:
+                order = np.argsort(keys, kind="mergesort")
+            else:
+                _resort(order, keys)
+            for e in range(2 * nv):
+                ks[e] = keys[order[e]]
+                ow[e] = order[e] - nv if order[e] >= nv else order[e]
             if kind == INTERSECTION:
                 yield_[:] = False
                 _must_yield(
@@ -274,11 +280,13 @@ def _world(
             for i in range(nv):
                 ln = lane[b, i]
                 off = _lane_offset(origin, direction, ln, x[b, i], y[b, i])
-                st[i] = _steer(heading[b, i], speed[b, i], lane_h[ln], off, dt)
+                sb[i] = _slip(heading[b, i], speed[b, i], lane_h[ln], off, dt)
+                st[i] = _steer_of_slip(sb[i])
             if agent:
                 if meta[b] < 0:
                     a[0] = cmd_accel[b]
                     st[0] = cmd_steer[b]
+                    sb[0] = np.sin(np.arctan(0.5 * np.tan(st[0])))
                 else:
                     a[0] = min(max((target_speed[b] - speed[b, 0]) / 0.6, -MAX_ACCEL), MAX_ACCEL)
             for i in range(nv):
@@ -311,11 +319,13 @@ def _world(
                     f_ttc_a[b] = min(f_ttc_a[b], min(g0 / max(ca, 1e-6), TTC_CAP))
             # -- integrate
             for i in range(nv):
-                beta = np.arctan(0.5 * np.tan(st[i]))
-                v = speed[b, i]
-                x[b, i] += v * np.cos(heading[b, i] + beta) * dt
-                y[b, i] += v * np.sin(heading[b, i] + beta) * dt
-                heading[b, i] += v * np.sin(beta) / (WHEELBASE / 2) * dt
+                # cos and sin of heading + slip angle, by the angle-sum rule (|slip| < pi/2)
+                v, h, sbi = speed[b, i], heading[b, i], sb[i]
+                cbi = np.sqrt(1.0 - sbi * sbi)
+                ch, sh = np.cos(h), np.sin(h)
+                x[b, i] += v * (ch * cbi - sh * sbi) * dt
+                y[b, i] += v * (sh * cbi + ch * sbi) * dt
+                heading[b, i] += v * sbi / (WHEELBASE / 2) * dt
                 speed[b, i] = max(v + a[i] * dt, 0.0)
                 accel[b, i] = a[i]
                 steer[b, i] = st[i]
@@ -334,7 +344,10 @@ def _world(
             if agent and meta[b] < 0:
                 _ego_lane(b, x, y, heading, lane, prev_lane, origin, direction, length)
             # -- collisions: sweep and prune along x
-            xo = np.argsort(x[b], kind="mergesort")
+            if sub == sub_from:
+                xo = np.argsort(x[b], kind="mergesort")
+            else:
+                _resort(xo, x[b])
             for i in range(nv):
                 was[i] = crashed[b, i]
                 cos_h[i] = np.nan
@@ -367,6 +380,20 @@ def _world(
 
 
 @njit(cache=True)
+def _resort(order, keys):
+    """Insertion sort of the permutation ``order`` by (``keys[i]``, i): the order a stable
+    sort of ``keys`` gives, found in O(n) when ``order`` is already nearly sorted."""
+    for p in range(1, order.shape[0]):
+        i = order[p]
+        k = keys[i]
+        q = p - 1
+        while q >= 0 and (keys[order[q]] > k or (keys[order[q]] == k and order[q] > i)):
+            order[q + 1] = order[q]
+            q -= 1
+        order[q + 1] = i
+
+
+@njit(cache=True)
 def _lead(ks, ow, ln, si, me, speed, nxt, length):
     o, so = _ahead(ks, ow, ln, si, me)
     if o >= 0:
@@ -378,19 +405,31 @@ def _lead(ks, ow, ln, si, me, speed, nxt, length):
     return FREE_GAP, 0.0
 
 
-@njit(cache=True)
-def _steer(heading, speed, lane_heading, offset, dt):
+@njit(cache=True, inline="always")
+def _slip(heading, speed, lane_heading, offset, dt):
+    """Sine of the slip angle that :func:`traffic.steer_to_lane` steers for.
+
+    The numpy path computes the steering angle and the bicycle model turns it back into
+    the slip angle; here the identities that undo each other are skipped: the heading error
+    is wrapped into [-pi, pi] directly (``np.angle(np.exp(1j d))`` is that wrap), and the
+    slip's sine goes straight to :func:`_world`'s integration. Equal to rounding.
+    """
     v = max(speed, 1.0)
     look = max(10.0, 0.9 * v)
-    ref = lane_heading + np.arctan2(-offset, look)
-    # np.angle(np.exp(1j * d)), bit for bit: exp(0) is 1 and 1j * d has imaginary part d + 0.0
-    # (which turns -0.0 into 0.0), so it is atan2(sin, cos) of that without complex numbers.
-    d = (ref - heading) + 0.0
-    err = np.arctan2(np.sin(d), np.cos(d))
+    err = lane_heading + np.arctan2(-offset, look) - heading
+    if err > np.pi or err < -np.pi:
+        err -= 2.0 * np.pi * np.floor((err + np.pi) / (2.0 * np.pi))
     tau = max(0.5, 2.5 * dt)
-    sin_beta = min(max(err / tau * (WHEELBASE / 2) / v, -0.35), 0.35)
-    beta = np.arcsin(sin_beta)
-    return min(max(np.arctan(2.0 * np.tan(beta)), -MAX_STEER), MAX_STEER)
+    return min(max(err / tau * (WHEELBASE / 2) / v, -0.35), 0.35)
+
+
+@njit(cache=True, inline="always")
+def _steer_of_slip(sin_beta):
+    """The steering angle whose slip angle has sine ``sin_beta``: atan(2 tan(beta)).
+
+    |sin_beta| <= 0.35 keeps it below 0.65 rad, inside MAX_STEER, so no clip is needed.
+    """
+    return np.arctan(2.0 * sin_beta / np.sqrt(1.0 - sin_beta * sin_beta))
 
 
 @njit(cache=True)
