@@ -33,9 +33,10 @@ HALF = SPAN / 2 - 1.0
 
 
 @njit(cache=True, inline="always")
-def _idm(v, v_lead, gap, v0, tg, a_max, b_comf, s0):
+def _idm(v, v_lead, gap, v0, tg, a_max, den, s0):
+    """IDM's acceleration; ``den`` is 2 sqrt(a_max b_comf), worked out once per call."""
     dv = v - v_lead
-    s_star = s0 + max(0.0, v * tg + v * dv / (2.0 * np.sqrt(a_max * b_comf)))
+    s_star = s0 + max(0.0, v * tg + v * dv / den)
     r = v / max(v0, 0.1)
     free = 1.0 - (r * r) * (r * r)
     inter = (s_star / max(gap, 0.05)) ** 2
@@ -61,10 +62,27 @@ def _key(lane, s):
 @njit(cache=True)
 def _ahead(keys, owner, lane, s, me):
     """First entry strictly ahead of (lane, s), skipping one entry owned by ``me``."""
+    key = _key(lane, s)
+    return _ahead_from(keys, owner, lane, np.searchsorted(keys, key, side="right"), me)
+
+
+@njit(cache=True, inline="always")
+def _ahead_of(keys, owner, lane, p, me):
+    """:func:`_ahead` of the point of entry ``p`` itself (a sorted position, so no search:
+    the first entry with a larger key lies just past ``p`` and any equal keys)."""
     n = keys.shape[0]
-    i = np.searchsorted(keys, _key(lane, s), side="right")
+    key = keys[p]
+    i = p + 1
+    while i < n and keys[i] == key:
+        i += 1
+    return _ahead_from(keys, owner, lane, i, me)
+
+
+@njit(cache=True, inline="always")
+def _ahead_from(keys, owner, lane, i, me):
+    n = keys.shape[0]
     for _ in range(2):
-        if i >= n or np.floor(keys[i] / SPAN) != lane:
+        if i >= n or keys[i] >= (lane + 1) * SPAN:  # past the lane's keys (see _key)
             return -1, 0.0
         if owner[i] != me:
             return owner[i], keys[i] - lane * SPAN - SPAN / 2
@@ -74,9 +92,24 @@ def _ahead(keys, owner, lane, s, me):
 
 @njit(cache=True)
 def _behind(keys, owner, lane, s, me):
-    i = np.searchsorted(keys, _key(lane, s), side="left") - 1
+    key = _key(lane, s)
+    return _behind_from(keys, owner, lane, np.searchsorted(keys, key, side="left") - 1, me)
+
+
+@njit(cache=True, inline="always")
+def _behind_of(keys, owner, lane, p, me):
+    """:func:`_behind` of the point of entry ``p`` (see :func:`_ahead_of`)."""
+    key = keys[p]
+    i = p - 1
+    while i >= 0 and keys[i] == key:
+        i -= 1
+    return _behind_from(keys, owner, lane, i, me)
+
+
+@njit(cache=True, inline="always")
+def _behind_from(keys, owner, lane, i, me):
     for _ in range(2):
-        if i < 0 or np.floor(keys[i] / SPAN) != lane:
+        if i < 0 or keys[i] < lane * SPAN:
             return -1, 0.0
         if owner[i] != me:
             return owner[i], keys[i] - lane * SPAN - SPAN / 2
@@ -208,19 +241,25 @@ def _world(
     diag = np.hypot(LENGTH, WIDTH)
     # Per-lane headings, once per call (the same arctan2 as per vehicle, so the same bits).
     lane_h = np.empty(n_lanes)
+    den = np.empty(nv)  # IDM's 2 sqrt(a_max b_comf) of each vehicle
+    for i in range(nv):
+        den[i] = 2.0 * np.sqrt(a_max[b, i] * b_comf[b, i])
     for ln in range(n_lanes):
         lane_h[ln] = np.arctan2(direction[ln, 1], direction[ln, 0])
     if True:
         st = np.empty(nv)
         sb = np.empty(nv)  # sine of each vehicle's slip angle
         was = np.empty(nv, np.bool_)
-        cos_h = np.empty(nv)  # cos and sin of headings for the collision check; NaN: not yet
+        cos_h = np.empty(nv)  # cos and sin of the current headings
         sin_h = np.empty(nv)
+        for i in range(nv):
+            cos_h[i], sin_h[i] = np.cos(heading[b, i]), np.sin(heading[b, i])
         s = np.empty(nv)
         s_prev = np.empty(nv)
         keys = np.empty(2 * nv)
         ks = np.empty(2 * nv)
         ow = np.empty(2 * nv, np.int64)
+        pos = np.empty(2 * nv, np.int64)  # where each entry went in the sorted order
         order = np.arange(2 * nv)
         xo = np.arange(nv)
         a = np.empty(nv)
@@ -229,15 +268,18 @@ def _world(
         new_lane = np.empty(nv, np.int64)
         yield_ = np.zeros(nv, np.bool_)
         for sub in range(sub_from, sub_to):
+            last = sub == sub_to - 1
             # -- lane entries, sorted
             for i in range(nv):
                 ln = lane[b, i]
                 s[i] = _lane_station(origin, direction, ln, x[b, i], y[b, i])
                 pl = prev_lane[b, i]
-                p0 = max(pl, 0)
-                s_prev[i] = _lane_station(origin, direction, p0, x[b, i], y[b, i])
                 keys[i] = _key(ln, s[i])
-                keys[nv + i] = _key(pl if pl >= 0 else n_lanes, s_prev[i] if pl >= 0 else 0.0)
+                if pl >= 0:  # changing lanes: also an entry in the lane it leaves
+                    s_prev[i] = _lane_station(origin, direction, pl, x[b, i], y[b, i])
+                    keys[nv + i] = _key(pl, s_prev[i])
+                else:
+                    keys[nv + i] = _key(n_lanes, 0.0)
             if sub == sub_from:
                 order = np.argsort(keys, kind="mergesort")
             else:
@@ -245,6 +287,7 @@ def _world(
             for e in range(2 * nv):
                 ks[e] = keys[order[e]]
                 ow[e] = order[e] - nv if order[e] >= nv else order[e]
+                pos[order[e]] = e
             if kind == INTERSECTION:
                 yield_[:] = False
                 _must_yield(
@@ -252,9 +295,11 @@ def _world(
                 )
             # -- leaders and IDM
             for i in range(nv):
-                g, vlead = _lead(ks, ow, lane[b, i], s[i], i, speed[b], nxt, length)
+                g, vlead = _lead(ks, ow, lane[b, i], s[i], pos[i], i, speed[b], nxt, length)
                 if prev_lane[b, i] >= 0:
-                    g2, vl2 = _lead(ks, ow, prev_lane[b, i], s_prev[i], i, speed[b], nxt, length)
+                    g2, vl2 = _lead(
+                        ks, ow, prev_lane[b, i], s_prev[i], pos[nv + i], i, speed[b], nxt, length
+                    )
                     if g2 < g:
                         g, vlead = g2, vl2
                 if kind == MERGE and lane[b, i] == acc_lane:
@@ -268,20 +313,21 @@ def _world(
                 gap[i] = g
                 vl[i] = vlead
                 a[i] = _idm(
-                    speed[b, i], vlead, g, v0[b, i], tg[b, i], a_max[b, i], b_comf[b, i], s0[b, i]
+                    speed[b, i], vlead, g, v0[b, i], tg[b, i], a_max[b, i], den[i], s0[b, i]
                 )
             # -- MOBIL
             if sub == 0 or sub == m_sub:
                 parity = (t[b] + (1 if sub > 0 else 0)) % 2
                 _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a_max,
-                       b_comf, s0, polite, thresh, origin, direction, left, right, change_from,
-                       kind, acc_lane, agent, s, a, gap, vl, ks, ow, new_lane)  # fmt: skip
+                       den, s0, polite, thresh, origin, direction, left, right, change_from,
+                       kind, acc_lane, agent, s, a, gap, vl, ks, ow, pos, new_lane)  # fmt: skip
             # -- steering, ego control
             for i in range(nv):
                 ln = lane[b, i]
                 off = _lane_offset(origin, direction, ln, x[b, i], y[b, i])
                 sb[i] = _slip(heading[b, i], speed[b, i], lane_h[ln], off, dt)
-                st[i] = _steer_of_slip(sb[i])
+                if last:  # the steering angle is state only: kept as of the last substep
+                    st[i] = _steer_of_slip(sb[i])
             if agent:
                 if meta[b] < 0:
                     a[0] = cmd_accel[b]
@@ -293,7 +339,7 @@ def _world(
                 if crashed[b, i]:
                     a[i] = -9.0
             # -- the ego's follower and gaps (for features)
-            fo, fs = _behind(ks, ow, lane[b, 0], s[0], 0)
+            fo, fs = _behind_of(ks, ow, lane[b, 0], pos[0], 0)
             v_e = speed[b, 0]
             if fo >= 0:
                 gb = s[0] - fs - LENGTH
@@ -304,7 +350,7 @@ def _world(
                     v0[b, fo],
                     tg[b, fo],
                     a_max[b, fo],
-                    b_comf[b, fo],
+                    den[fo],
                     s0[b, fo],
                 )
                 f_forced[b] = max(f_forced[b], max(-af, 0.0))
@@ -322,13 +368,16 @@ def _world(
                 # cos and sin of heading + slip angle, by the angle-sum rule (|slip| < pi/2)
                 v, h, sbi = speed[b, i], heading[b, i], sb[i]
                 cbi = np.sqrt(1.0 - sbi * sbi)
-                ch, sh = np.cos(h), np.sin(h)
+                ch, sh = cos_h[i], sin_h[i]
                 x[b, i] += v * (ch * cbi - sh * sbi) * dt
                 y[b, i] += v * (sh * cbi + ch * sbi) * dt
-                heading[b, i] += v * sbi / (WHEELBASE / 2) * dt
+                h += v * sbi / (WHEELBASE / 2) * dt
+                heading[b, i] = h
+                cos_h[i], sin_h[i] = np.cos(h), np.sin(h)
                 speed[b, i] = max(v + a[i] * dt, 0.0)
                 accel[b, i] = a[i]
-                steer[b, i] = st[i]
+                if last:
+                    steer[b, i] = st[i]
                 cooldown[b, i] = max(cooldown[b, i] - dt, 0.0)
             # -- lane bookkeeping
             for i in range(nv):
@@ -350,19 +399,15 @@ def _world(
                 _resort(xo, x[b])
             for i in range(nv):
                 was[i] = crashed[b, i]
-                cos_h[i] = np.nan
             for p in range(nv):
                 i = xo[p]
                 for q in range(p + 1, nv):
                     j = xo[q]
                     if x[b, j] - x[b, i] >= diag:
                         break
-                    if abs(y[b, j] - y[b, i]) >= diag:
+                    dx, dy = x[b, j] - x[b, i], y[b, j] - y[b, i]
+                    if dx * dx + dy * dy >= diag * diag:  # apart: each fits in a circle
                         continue
-                    if np.isnan(cos_h[i]):
-                        cos_h[i], sin_h[i] = np.cos(heading[b, i]), np.sin(heading[b, i])
-                    if np.isnan(cos_h[j]):
-                        cos_h[j], sin_h[j] = np.cos(heading[b, j]), np.sin(heading[b, j])
                     if _overlap_cs(
                         x[b, i], y[b, i], cos_h[i], sin_h[i], x[b, j], y[b, j], cos_h[j], sin_h[j]
                     ):
@@ -394,8 +439,9 @@ def _resort(order, keys):
 
 
 @njit(cache=True)
-def _lead(ks, ow, ln, si, me, speed, nxt, length):
-    o, so = _ahead(ks, ow, ln, si, me)
+def _lead(ks, ow, ln, si, p, me, speed, nxt, length):
+    """Gap to and speed of the leader of entry ``p`` (at station ``si`` of lane ``ln``)."""
+    o, so = _ahead_of(ks, ow, ln, p, me)
     if o >= 0:
         return so - si - LENGTH, speed[o]
     if nxt[ln] >= 0:
@@ -433,9 +479,9 @@ def _steer_of_slip(sin_beta):
 
 
 @njit(cache=True)
-def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a_max, b_comf, s0,
+def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a_max, den, s0,
            polite, thresh, origin, direction, left, right, change_from, kind, acc_lane, agent,
-           s, a_now, gap_own, vl_own, ks, ow, new_lane):  # fmt: skip
+           s, a_now, gap_own, vl_own, ks, ow, pos, new_lane):  # fmt: skip
     nv = x.shape[1]
     any_change = False
     for i in range(nv):
@@ -453,7 +499,7 @@ def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a
         gap_f = nl_s - st - LENGTH if nl >= 0 else FREE_GAP
         gap_b = st - nf_s - LENGTH if nf >= 0 else FREE_GAP
         v_nl = speed[b, nl] if nl >= 0 else 0.0
-        a_self = _idm(v, v_nl, gap_f, v0[b, i], tg[b, i], a_max[b, i], b_comf[b, i], s0[b, i])
+        a_self = _idm(v, v_nl, gap_f, v0[b, i], tg[b, i], a_max[b, i], den[i], s0[b, i])
         if not (gap_f > 1.0 and gap_b > 1.0 and a_self > -B_SAFE):
             continue
         gain_nf = 0.0
@@ -461,16 +507,14 @@ def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a
             v_nf = speed[b, nf]
             g_now = nl_s - nf_s - LENGTH if nl >= 0 else FREE_GAP
             a_nf_now = _idm(
-                v_nf, v_nl, g_now, v0[b, nf], tg[b, nf], a_max[b, nf], b_comf[b, nf], s0[b, nf]
+                v_nf, v_nl, g_now, v0[b, nf], tg[b, nf], a_max[b, nf], den[nf], s0[b, nf]
             )
-            a_nf_new = _idm(
-                v_nf, v, gap_b, v0[b, nf], tg[b, nf], a_max[b, nf], b_comf[b, nf], s0[b, nf]
-            )
+            a_nf_new = _idm(v_nf, v, gap_b, v0[b, nf], tg[b, nf], a_max[b, nf], den[nf], s0[b, nf])
             if not a_nf_new > -B_SAFE:
                 continue
             gain_nf = a_nf_new - a_nf_now
         gain_of = 0.0
-        of, of_s = _behind(ks, ow, ln, s[i], i)
+        of, of_s = _behind_of(ks, ow, ln, pos[i], i)
         if of >= 0:
             v_of = speed[b, of]
             a_of_now = _idm(
@@ -480,7 +524,7 @@ def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a
                 v0[b, of],
                 tg[b, of],
                 a_max[b, of],
-                b_comf[b, of],
+                den[of],
                 s0[b, of],
             )
             a_of_new = _idm(
@@ -490,7 +534,7 @@ def _mobil(b, parity, x, y, speed, lane, prev_lane, cooldown, crashed, v0, tg, a
                 v0[b, of],
                 tg[b, of],
                 a_max[b, of],
-                b_comf[b, of],
+                den[of],
                 s0[b, of],
             )
             gain_of = a_of_new - a_of_now
