@@ -23,6 +23,16 @@ class ConfigError(ValueError):
     """A setting has an unknown name or a bad value; the message names it."""
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config class, worked out once (it is slow)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def setting(
     default: Any,
     *,
@@ -71,7 +81,7 @@ def check_types(obj: Any) -> None:
     """Every field of a dataclass against its type hint only: a ConfigError naming the first
     field that does not fit (for settings without :func:`setting` bounds)."""
     cls = type(obj)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(obj):
         value, hint = getattr(obj, f.name), hints.get(f.name, Any)
         if not type_ok(value, hint):
@@ -81,7 +91,7 @@ def check_types(obj: Any) -> None:
 def validate(obj: Any) -> None:
     """Check every field of a settings dataclass against its type hint and bounds."""
     cls = type(obj)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         hint = hints.get(f.name, Any)
@@ -143,7 +153,7 @@ def build_config(cls: type[T], config: T | None = None, **overrides: Any) -> T:
             f"unknown setting {', '.join(map(repr, unknown))} for {cls.__name__}; "
             f"known settings: {', '.join(known)}"
         )
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     coerced = {k: _coerce(v, hints.get(k, Any)) for k, v in overrides.items()}
     base = config if config is not None else cls()
     return dataclasses.replace(base, **coerced)  # type: ignore[type-var]

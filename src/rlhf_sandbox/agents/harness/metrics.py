@@ -112,32 +112,43 @@ def episodes_metrics(
     hard = (f["acceleration"] <= -HARD_BRAKE) & calm
     forced_b = np.where(calm, f["forced_braking"], 0.0)
     forced = forced_b > FORCED_BRAKE
-    out = []
-    for lo, hi in zip(b[:-1].tolist(), b[1:].tolist(), strict=True):
-        t = hi - lo
-        e = {k: v[lo:hi] for k, v in f.items()}
-        minutes = t / policy_hz / 60.0
-        progress = float(e["progress"].sum())
-        km = progress / 1000.0
-        lane_changes = float(e["lane_change"].sum())
-        out.append(
-            {
-                "steps": float(t),
-                "duration_s": t / policy_hz,
-                "collision": float(e["collision"].max() > 0),
-                "off_road": float(e["off_road"].max() > 0),
-                "mean_speed": float(e["speed"].mean()),
-                "progress": progress,
-                "short_headway": float(np.mean(short[lo:hi])),
-                "min_ttc": float(e["ttc_ahead"].min()),
-                "mean_abs_jerk": float(abs_jerk[lo:hi].mean()),
-                "hard_brakes_per_min": events(hard[lo:hi]) / minutes,
-                "lane_changes": lane_changes,
-                "lane_changes_per_km": lane_changes / km if km >= MIN_KM else np.nan,
-                "forced_brake_share": float(np.mean(forced[lo:hi])),
-                "max_forced_braking": float(forced_b[lo:hi].max()),
-                "oracle_return": float(oracle[lo:hi].sum()),
-                "env_return": float(r[lo:hi].sum()),
-            }
-        )
-    return out
+    # Each metric for all episodes at once: sums, maxima and minima over each episode's
+    # slice (np.*.reduceat over the starts; every episode has at least one step).
+    lo = b[:-1]
+    t = np.diff(b).astype(np.float64)
+
+    def total(v: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(np.asarray(v, dtype=np.float64), lo)
+
+    def most(v: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(v, lo)
+
+    progress = total(f["progress"])
+    km = progress / 1000.0
+    lane_changes = total(f["lane_change"])
+    starts = hard.copy()  # a hard-braking event starts where the previous step was not one
+    starts[1:] &= ~hard[:-1]
+    starts[lo] = hard[lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_km = np.where(km >= MIN_KM, lane_changes / km, np.nan)
+    columns = {
+        "steps": t,
+        "duration_s": t / policy_hz,
+        "collision": (most(f["collision"]) > 0).astype(np.float64),
+        "off_road": (most(f["off_road"]) > 0).astype(np.float64),
+        "mean_speed": total(f["speed"]) / t,
+        "progress": progress,
+        "short_headway": total(short) / t,
+        "min_ttc": np.minimum.reduceat(f["ttc_ahead"], lo),
+        "mean_abs_jerk": total(abs_jerk) / t,
+        "hard_brakes_per_min": total(starts) / (t / policy_hz / 60.0),
+        "lane_changes": lane_changes,
+        "lane_changes_per_km": per_km,
+        "forced_brake_share": total(forced) / t,
+        "max_forced_braking": most(forced_b),
+        "oracle_return": total(oracle),
+        "env_return": total(r),
+    }
+    names = list(columns)
+    rows = np.stack([columns[k] for k in names], axis=1).tolist()
+    return [dict(zip(names, row, strict=True)) for row in rows]

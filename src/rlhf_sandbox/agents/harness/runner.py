@@ -152,9 +152,9 @@ def run_scenario(
 def _keep(
     core: DrivingCore, slots: np.ndarray, episode: np.ndarray, into: dict[int, dict[str, Any]]
 ) -> None:
-    state = core.slot_states()
-    for i in slots:
-        into[int(episode[i])] = {k: v[i].copy() for k, v in state.items()}
+    picked = {k: v[slots] for k, v in core.slot_states().items()}  # copies, one per field
+    for j, i in enumerate(slots):
+        into[int(episode[i])] = {k: v[j] for k, v in picked.items()}
 
 
 def _split(

@@ -39,7 +39,8 @@ def _idm(v, v_lead, gap, v0, tg, a_max, den, s0):
     s_star = s0 + max(0.0, v * tg + v * dv / den)
     r = v / max(v0, 0.1)
     free = 1.0 - (r * r) * (r * r)
-    inter = (s_star / max(gap, 0.05)) ** 2
+    q = s_star / max(gap, 0.05)
+    inter = q * q
     a = a_max * (free - inter)
     return min(max(a, -MAX_BRAKE), a_max)
 
@@ -660,10 +661,10 @@ def warm_up() -> None:
     ``make`` runs this after installing, so the first env step later does not wait.
     """
     from rlhf_sandbox.sim.driving.params import WorldParams
-    from rlhf_sandbox.sim.driving.world import PARALLEL_FROM, DrivingWorld, EgoCommand
+    from rlhf_sandbox.sim.driving.world import DrivingWorld, EgoCommand
 
     for road in ("highway", "merge", "intersection"):
-        for n in (1, PARALLEL_FROM):
+        for n in (1, 2):  # two copies: the first steps run serial, then threaded
             w = DrivingWorld(WorldParams(road=road, vehicles=6, lanes=2), n)
             w.reset(np.ones(n, dtype=bool), np.arange(n))
             w.step(EgoCommand(np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n)))

@@ -8,6 +8,7 @@ write all of it, which is what clips store and what drawing reads.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from rlhf_sandbox.sim.driving.recycle import recycle
 from rlhf_sandbox.sim.driving.spawn import place
 from rlhf_sandbox.sim.driving.traffic import FREE_GAP, Driver, bicycle, idm, steer_to_lane
 from rlhf_sandbox.sim.rng import uniform
+from rlhf_sandbox.sim.threads import THREADED, ThreadChoice, threads_usable
 
 # Per-vehicle state [B, V]
 VEHICLE_FIELDS = (
@@ -35,11 +37,11 @@ STATE_FIELDS = VEHICLE_FIELDS + COPY_FIELDS
 _INT_FIELDS = {"lane", "prev_lane", "t", "seed"}
 _BOOL_FIELDS = {"crashed"}
 
-PARALLEL_FROM = 64  # copies from which the compiled substeps use all of numba's threads
-# Measured on the shared 2-core machine with other jobs running (load average 4 to 6): below
-# 64 copies the parallel kernel cost 1.1x (OpenMP threads told to wait passively) to 50x (by
-# default: ~10 ms per launch waiting for a descheduled thread) the serial one per copy, at 20
-# copies 1.5x to 4.6x; at 64 it paid (0.8x). So the harness's 20-slot batches stay serial.
+# Serial or on numba's threads: measured as the world runs (see ``sim/threads.py``), one
+# choice per road and batch size, shared by the worlds of a process. A fixed threshold was
+# wrong one way or the other: on the shared 2-core machine with other jobs running (load
+# average 4 to 6) 20 threaded copies cost 1.5x to 4.6x the serial time, idle they took half.
+_CHOICES: dict[tuple[str, int], ThreadChoice] = {}
 _RECYCLE = 17  # rng stream
 
 
@@ -249,8 +251,11 @@ class DrivingWorld:
         r, p = self.road, self.params
         acc_lane = r.ramp_lanes[1] if r.ramp_lanes else -1
         crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
-        run = kernels.substeps_parallel if self.n >= PARALLEL_FROM else kernels.substeps
         active = self._all if self.active is None else np.asarray(self.active, dtype=bool)
+        choice = self._thread_choice()
+        way = choice.pick() if choice is not None else 0
+        run = kernels.substeps_parallel if way == THREADED else kernels.substeps
+        t0 = time.perf_counter()
         run(
             active,
             self.x, self.y, self.heading, self.speed, self.accel, self.steer, self.lane,
@@ -264,6 +269,17 @@ class DrivingWorld:
             acc.collision, acc.off_road, acc.headway, acc.ttc_ahead, acc.ttc_behind,
             acc.forced_braking, self.npc_collisions,
         )  # fmt: skip
+        if choice is not None:
+            work = max(int(np.count_nonzero(active)), 1) * self.v * (sub_to - sub_from)
+            choice.record(way, (time.perf_counter() - t0) / work)
+
+    def _thread_choice(self) -> ThreadChoice | None:
+        """The serial/threaded choice for this world's kind of batch; None: serial only
+        (one copy, numba limited to one thread, or a child forked from a process whose
+        threads had started)."""
+        if self.n < 2 or not threads_usable():
+            return None
+        return _CHOICES.setdefault((self.params.road, self.n), ThreadChoice())
 
     def _substep(self, cmd: EgoCommand, acc: _Accumulator, mobil: bool, parity: np.ndarray) -> None:
         """One substep of the numpy reference path."""

@@ -1,0 +1,95 @@
+"""Serial or threaded: pick, call by call, whichever way of running a kernel is faster.
+
+A batched world's copies are independent, so the compiled substeps can run them one after
+another or spread over numba's threads and give the same states either way; only the speed
+differs. Which is faster depends on the batch and, above all, on whether the machine's
+other cores are free: on an idle 2-core machine 20 copies run twice as fast on two threads;
+with other jobs on the second core a threaded call waits for a descheduled thread, up to
+ten times slower than serial. A fixed threshold cannot be right for both, so
+:class:`ThreadChoice` measures: it times both ways at the start, then keeps the faster and
+tries the other now and then (backing off while it keeps losing), switching when the other
+has become faster.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import deque
+
+SERIAL, THREADED = 0, 1
+_STARTED_IN: int | None = None  # the process that started numba's threads
+
+
+def threads_usable() -> bool:
+    """Whether this process may run numba's threads, and has at least two of them.
+
+    Starts the thread pool on the first call. A process forked after that (multiprocessing's
+    default on Linux) must not use it: GNU OpenMP cannot run in a child forked from a
+    process whose OpenMP threads started, and numba terminates such a child. So a forked
+    child answers False, and only a process's own first call starts threads.
+    """
+    global _STARTED_IN
+    if _STARTED_IN is not None and os.getpid() != _STARTED_IN:
+        return False
+    import numba
+
+    threads = numba.get_num_threads()  # starts the pool if need be (and can be lowered later)
+    _STARTED_IN = os.getpid()
+    return threads >= 2
+
+
+class ThreadChoice:
+    """The faster of two interchangeable ways of running a call, from their recent timings.
+
+    ``pick()`` says which way to run the next call; ``record(way, seconds_per_unit)``
+    reports how long it took per unit of work (e.g. per copy and vehicle simulated, so that
+    calls of different sizes compare). The first call of each way is not counted (thread
+    start-up, cache loading); then the two alternate until each has ``window`` timings, and
+    the one with the smaller median is kept. The other is tried after ``first_gap`` calls,
+    then after twice as many each time it loses again (at most ``max_gap``); when its
+    median comes out smaller it becomes the one kept.
+    """
+
+    def __init__(self, window: int = 3, first_gap: int = 8, max_gap: int = 512) -> None:
+        self._times = (deque[float](maxlen=window), deque[float](maxlen=window))
+        self._seen = [0, 0]
+        self._way = SERIAL
+        self._first_gap = first_gap
+        self._max_gap = max_gap
+        self._gap = first_gap  # calls of the kept way between tries of the other
+        self._until_try = first_gap
+
+    @property
+    def way(self) -> int:
+        """The way kept for now (SERIAL or THREADED)."""
+        return self._way
+
+    def _measuring(self) -> bool:
+        return any(len(t) < (t.maxlen or 1) for t in self._times)
+
+    def pick(self) -> int:
+        """The way to run the next call."""
+        if self._measuring():
+            return SERIAL if self._seen[SERIAL] <= self._seen[THREADED] else THREADED
+        return 1 - self._way if self._until_try <= 0 else self._way
+
+    def record(self, way: int, seconds_per_unit: float) -> None:
+        """Report a call run ``way``; may change the way kept."""
+        was_measuring = self._measuring()
+        self._seen[way] += 1
+        if self._seen[way] > 1:  # the first call of each way is start-up
+            self._times[way].append(seconds_per_unit)
+        if was_measuring:
+            if not self._measuring():
+                self._way = min((SERIAL, THREADED), key=lambda w: statistics.median(self._times[w]))
+            return
+        if way == self._way:
+            self._until_try -= 1
+            return
+        if statistics.median(self._times[way]) < statistics.median(self._times[self._way]):
+            self._way = way
+            self._gap = self._first_gap
+        else:
+            self._gap = min(2 * self._gap, self._max_gap)
+        self._until_try = self._gap

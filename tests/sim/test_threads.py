@@ -1,0 +1,89 @@
+"""Serial or threaded kernel calls: the choice follows the timings, and never changes results."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numba
+import numpy as np
+import pytest
+
+from rlhf_sandbox.sim import threads
+from rlhf_sandbox.sim.driving import world as world_mod
+from rlhf_sandbox.sim.driving.params import WorldParams
+from rlhf_sandbox.sim.driving.world import DrivingWorld, EgoCommand
+from rlhf_sandbox.sim.threads import SERIAL, THREADED, ThreadChoice
+
+
+def _run(choice: ThreadChoice, cost: dict[int, float], calls: int) -> list[int]:
+    ways = []
+    for _ in range(calls):
+        way = choice.pick()
+        choice.record(way, cost[way])
+        ways.append(way)
+    return ways
+
+
+def test_measures_both_then_keeps_the_faster() -> None:
+    c = ThreadChoice(window=3, first_gap=8)
+    ways = _run(c, {SERIAL: 2.0, THREADED: 1.0}, 8)
+    # Alternating until each way has 3 counted timings (its first call is not counted).
+    assert ways == [SERIAL, THREADED] * 4
+    assert c.way == THREADED
+    ways = _run(c, {SERIAL: 2.0, THREADED: 1.0}, 60)
+    assert ways.count(SERIAL) <= 3  # only tries, backing off: after 8, 16, 32 calls
+
+
+def test_switches_when_the_kept_way_gets_slower() -> None:
+    c = ThreadChoice(window=3, first_gap=4)
+    _run(c, {SERIAL: 2.0, THREADED: 1.0}, 8)
+    assert c.way == THREADED
+    # The other cores get busy: threaded calls now take 5x as long as serial ones.
+    ways = _run(c, {SERIAL: 2.0, THREADED: 10.0}, 12)
+    assert c.way == SERIAL
+    assert ways[4:9] == [SERIAL] * 5  # the try that won, then serial until the next try
+
+
+def test_a_lost_try_doubles_the_gap() -> None:
+    c = ThreadChoice(window=1, first_gap=2, max_gap=8)
+    ways = _run(c, {SERIAL: 1.0, THREADED: 3.0}, 40)
+    tries = [i for i, w in enumerate(ways) if w == THREADED][2:]  # after the measuring
+    gaps = np.diff(tries).tolist()
+    assert gaps[:3] == [5, 9, 9]  # 4, then 8 (the cap) serial calls between tries
+
+
+def _forked_child_answer(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(threads.threads_usable())
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
+def test_a_forked_child_of_a_threaded_process_stays_serial() -> None:
+    assert threads.threads_usable()  # starts numba's threads here
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_forked_child_answer, args=(queue,))
+    p.start()
+    answer = queue.get(timeout=60)
+    p.join(timeout=60)
+    assert answer is False
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
+@pytest.mark.parametrize("road", ["highway", "merge", "intersection"])
+def test_threaded_calls_give_the_serial_states(road: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(threaded: bool) -> dict[str, np.ndarray]:
+        monkeypatch.setattr(world_mod, "_CHOICES", {})
+        monkeypatch.setattr(world_mod, "threads_usable", lambda: threaded)
+        w = DrivingWorld(WorldParams(road=road, vehicles=12, lanes=2, policy_hz=1), 6)
+        w.reset(np.ones(6, dtype=bool), np.arange(6) + 40)
+        cmd = EgoCommand(np.full(6, 3), np.zeros(6), np.zeros(6))
+        for _ in range(12):  # alternates serial and threaded calls while measuring
+            w.step(cmd)
+        if threaded:
+            seen = world_mod._CHOICES[(road, 6)]._seen
+            assert min(seen) >= 4, seen  # both ways really ran
+        return w.get_state()
+
+    serial, mixed = run(False), run(True)
+    for k in serial:
+        np.testing.assert_array_equal(serial[k], mixed[k], err_msg=k)
