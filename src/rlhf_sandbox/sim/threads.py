@@ -19,24 +19,26 @@ from collections import deque
 
 SERIAL, THREADED = 0, 1
 _STARTED_IN: int | None = None  # the process that started numba's threads
+_MANY = False  # whether it has two or more (numba.set_num_threads later lowers what runs)
 
 
 def threads_usable() -> bool:
     """Whether this process may run numba's threads, and has at least two of them.
 
-    Starts the thread pool on the first call. A process forked after that (multiprocessing's
-    default on Linux) must not use it: GNU OpenMP cannot run in a child forked from a
-    process whose OpenMP threads started, and numba terminates such a child. So a forked
-    child answers False, and only a process's own first call starts threads.
+    The first call starts the thread pool and keeps the answer (lowering the count later
+    with ``numba.set_num_threads`` makes threaded calls slower, so they are not chosen).
+    A process forked after that (multiprocessing's default on Linux) answers False: GNU
+    OpenMP cannot run in a child forked from a process whose OpenMP threads started, and
+    numba terminates such a child.
     """
-    global _STARTED_IN
-    if _STARTED_IN is not None and os.getpid() != _STARTED_IN:
-        return False
+    global _STARTED_IN, _MANY
+    if _STARTED_IN is not None:
+        return _MANY and os.getpid() == _STARTED_IN
     import numba
 
-    threads = numba.get_num_threads()  # starts the pool if need be (and can be lowered later)
+    _MANY = numba.get_num_threads() >= 2  # starts the pool
     _STARTED_IN = os.getpid()
-    return threads >= 2
+    return _MANY
 
 
 class ThreadChoice:
