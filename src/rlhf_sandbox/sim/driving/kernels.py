@@ -248,6 +248,7 @@ def _world(
     kind, acc_lane, box_in, box_out, n_main, width,
     meta, cmd_accel, cmd_steer, target_speed, t, agent, n_sub, sub_from, sub_to, dt,
     f_collision, f_off_road, f_headway, f_ttc_a, f_ttc_b, f_forced, npc_collisions,
+    lane_order, x_order,
 ):  # fmt: skip
     """Substeps ``sub_from`` to ``sub_to - 1`` (of ``n_sub`` per policy step) of copy ``b``."""
     nv = x.shape[1]
@@ -275,8 +276,10 @@ def _world(
         ks = np.empty(2 * nv)
         ow = np.empty(2 * nv, np.int64)
         pos = np.empty(2 * nv, np.int64)  # where each entry went in the sorted order
-        order = np.arange(2 * nv)
-        xo = np.arange(nv)
+        # Each copy's sorted orders persist from call to call (any permutation is a valid
+        # start): each substep re-sorts them from the last, nearly sorted already.
+        order = lane_order[b]
+        xo = x_order[b]
         a = np.empty(nv)
         gap = np.empty(nv)
         vl = np.empty(nv)
@@ -295,10 +298,7 @@ def _world(
                     keys[nv + i] = _key(pl, s_prev[i])
                 else:
                     keys[nv + i] = _key(n_lanes, 0.0)
-            if sub == sub_from:
-                order = np.argsort(keys, kind="mergesort")
-            else:
-                _resort(order, keys)
+            _resort(order, keys)
             for e in range(2 * nv):
                 ks[e] = keys[order[e]]
                 ow[e] = order[e] - nv if order[e] >= nv else order[e]
@@ -408,10 +408,7 @@ def _world(
             if agent and meta[b] < 0:
                 _ego_lane(b, x, y, heading, lane, prev_lane, origin, direction, length)
             # -- collisions: sweep and prune along x
-            if sub == sub_from:
-                xo = np.argsort(x[b], kind="mergesort")
-            else:
-                _resort(xo, x[b])
+            _resort(xo, x[b])
             for i in range(nv):
                 was[i] = crashed[b, i]
             for p in range(nv):
@@ -597,8 +594,10 @@ def observe(
     origin, direction, length, width, n_main, k, speed_scale, x_scale, y_scale, out,
 ):  # fmt: skip
     """Fill ``out`` [B, 8 + A + 7 k] with the ego's observation (see ``driving_obs``)."""
-    nb, nv = x.shape
+    nb = x.shape[0]
     na = last_action.shape[1]
+    near = np.empty(k, np.int64)  # the k nearest other vehicles of a copy, nearest first
+    near_d = np.empty(k)
     for b in range(nb):
         ln = lane[b, 0]
         h = heading[b, 0]
@@ -615,18 +614,15 @@ def observe(
         for j in range(na):
             o[8 + j] = last_action[b, j]
         base = 8 + na
-        dist = np.empty(nv - 1)
-        for j in range(1, nv):
-            dist[j - 1] = np.hypot(x[b, j] - x[b, 0], y[b, j] - y[b, 0])
-        order = np.argsort(dist, kind="mergesort")
+        m = _nearest(x, y, b, near, near_d)
         vx0, vy0 = speed[b, 0] * ch, speed[b, 0] * sh
         for r in range(k):
             row = base + 7 * r
-            if r >= nv - 1:
+            if r >= m:
                 for c in range(7):
                     o[row + c] = 0.0
                 continue
-            j = order[r] + 1
+            j = near[r]
             dx, dy = x[b, j] - x[b, 0], y[b, j] - y[b, 0]
             hj = heading[b, j]
             dvx = speed[b, j] * np.cos(hj) - vx0
@@ -640,6 +636,26 @@ def observe(
             o[row + 6] = np.sin(hj - h)
         for c in range(o.shape[0]):
             o[c] = min(max(o[c], -1.0), 1.0)
+
+
+@_jit(_nrt=False)
+def _nearest(x, y, b, near, near_d):
+    """The ``near.shape[0]`` vehicles of copy b nearest to its ego (vehicle 0), nearest
+    first and, at equal distance, lower index first (a stable sort's order, without
+    sorting them all); returns how many there are."""
+    k = near.shape[0]
+    m = 0
+    for j in range(1, x.shape[1]):
+        d = np.hypot(x[b, j] - x[b, 0], y[b, j] - y[b, 0])
+        if m == k and not d < near_d[k - 1]:
+            continue
+        p = min(m, k - 1)
+        while p > 0 and near_d[p - 1] > d:
+            near[p], near_d[p] = near[p - 1], near_d[p - 1]
+            p -= 1
+        near[p], near_d[p] = j, d
+        m = min(m + 1, k)
+    return m
 
 
 @_jit()

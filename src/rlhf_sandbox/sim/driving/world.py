@@ -118,6 +118,10 @@ class DrivingWorld:
         self._bb = np.broadcast_to(np.arange(b)[:, None], (b, v))
         self._me = (np.arange(b)[:, None] * v + np.arange(v)[None, :]).astype(np.int64)
         self.npc_collisions = np.zeros(b, dtype=np.int64)  # NPC-NPC overlaps seen (counter)
+        # The compiled substeps' sort orders of each copy (lane entries; x), kept between
+        # calls so each starts nearly sorted. Not state: any permutation gives the same result.
+        self._lane_order = np.tile(np.arange(2 * v, dtype=np.int64), (b, 1))
+        self._x_order = np.tile(np.arange(v, dtype=np.int64), (b, 1))
         # With record_substeps, step() keeps the states between its substeps (not the last,
         # which is the state after the step): clips and GIFs at the simulation rate.
         self.record_substeps = False
@@ -267,7 +271,7 @@ class DrivingWorld:
             np.asarray(cmd.steer, dtype=float), self.target_speed, self.t,
             p.ego_driver == "agent", p.substeps, sub_from, sub_to, self.dt,
             acc.collision, acc.off_road, acc.headway, acc.ttc_ahead, acc.ttc_behind,
-            acc.forced_braking, self.npc_collisions,
+            acc.forced_braking, self.npc_collisions, self._lane_order, self._x_order,
         )  # fmt: skip
         if choice is not None:
             work = max(int(np.count_nonzero(active)), 1) * self.v * (sub_to - sub_from)
