@@ -12,6 +12,11 @@ Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` r
 (interleaved), one torch thread. Target (issue 6): batching >= 8x. The machine's load
 average is saved with the figures: on a shared machine it decides how much they move.
 
+Batched worlds run their compiled substeps serial or on numba's threads, whichever
+measures faster as they run (``sim/threads.py``); one env at a time is always serial. A
+fourth figure, "batched serial", forbids the threads (``set_threads(False)``): the gain of
+batching on one core. The kept choice of each (road, batch size) is saved too.
+
 A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
 per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
 the same metrics. It is slower than the runner at ``n_envs=1`` (Gymnasium's per-step
@@ -34,6 +39,7 @@ from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401  (registers the ids)
 from rlhf_sandbox.agents.harness import Driver, Suite, load_suite, parse_driver, run_suite
+from rlhf_sandbox.sim import threads
 
 TARGET = 8.0
 
@@ -49,13 +55,27 @@ def small_sb3_zip(folder: Path) -> Path:
     return path
 
 
-def episodes_per_minute(driver: Driver, suite: Suite, n_envs: int, repeats: int) -> list[float]:
+def episodes_per_minute(
+    driver: Driver, suite: Suite, n_envs: int, repeats: int, threaded: bool = True
+) -> list[float]:
     out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = run_suite(driver, suite, n_envs)
-        out.append(len(res.episodes) / (time.perf_counter() - t0) * 60.0)
+    threads.set_threads(threaded)
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            res = run_suite(driver, suite, n_envs)
+            out.append(len(res.episodes) / (time.perf_counter() - t0) * 60.0)
+    finally:
+        threads.set_threads(True)
     return out
+
+
+def thread_choices() -> dict[str, str]:
+    """The way each (road, batch size) ran in the end: serial or threaded."""
+    from rlhf_sandbox.sim.driving.world import _CHOICES
+
+    way = {threads.SERIAL: "serial", threads.THREADED: "threaded"}
+    return {f"{road}:{n}": way[c.way] for (road, n), c in sorted(_CHOICES.items()) if n > 3}
 
 
 def gym_loop_per_minute(driver: Driver, suite: Suite, repeats: int) -> list[float]:
@@ -93,6 +113,12 @@ def gym_loop_per_minute(driver: Driver, suite: Suite, repeats: int) -> list[floa
     return out
 
 
+def numba_threads() -> str:
+    import numba
+
+    return f"{numba.get_num_threads()} ({numba.threading_layer()})"
+
+
 def same_episodes(driver: Driver, suite: Suite) -> bool:
     a, b = run_suite(driver, suite, 64), run_suite(driver, suite, 1)
     return all(
@@ -120,32 +146,41 @@ def main() -> None:
             run_suite(d, suite.with_episodes(2), 64)  # warm up: compile, load
             ok = same_episodes(d, suite.with_episodes(3))
             batched: list[float] = []
+            serial: list[float] = []
             alone: list[float] = []
             loop: list[float] = []
-            for _ in range(args.repeats):  # interleaved: load from other jobs hits all three
+            for _ in range(args.repeats):  # interleaved: load from other jobs hits all four
                 batched += episodes_per_minute(d, suite, 64, 1)
+                serial += episodes_per_minute(d, suite, 64, 1, threaded=False)
                 alone += episodes_per_minute(d, suite, 1, 1)
                 loop += gym_loop_per_minute(d, suite, 1)
             mb, ma = statistics.median(batched), statistics.median(alone)
-            ml = statistics.median(loop)
+            ms, ml = statistics.median(serial), statistics.median(loop)
             results[name] = {
                 "episodes": suite.episodes,
                 "batched_episodes_per_min": round(mb, 1),
+                "batched_serial_episodes_per_min": round(ms, 1),
                 "single_episodes_per_min": round(ma, 1),
                 "ratio": round(mb / ma, 2),
+                "ratio_serial": round(ms / ma, 2),
                 "gym_loop_episodes_per_min": round(ml, 1),
                 "ratio_vs_gym_loop": round(mb / ml, 2),
                 "same_episodes": ok,
                 "batched_runs": [round(v, 1) for v in batched],
+                "batched_serial_runs": [round(v, 1) for v in serial],
                 "single_runs": [round(v, 1) for v in alone],
                 "gym_loop_runs": [round(v, 1) for v in loop],
             }
             print(
-                f"{name:10s} batched {mb:7.0f} ep/min | one at a time: runner {ma:6.0f} ep/min"
-                f" ({mb / ma:4.1f}x), gym loop {ml:6.0f} ep/min ({mb / ml:4.1f}x)"
+                f"{name:10s} batched {mb:7.0f} ep/min (serial {ms:6.0f}) | one at a time:"
+                f" runner {ma:6.0f} ep/min ({mb / ma:4.1f}x; serial {ms / ma:4.1f}x),"
+                f" gym loop {ml:6.0f} ep/min ({mb / ml:4.1f}x)"
                 f" | target >= {TARGET:g}x | same episodes: {ok}"
             )
     results["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    results["numba_threads"] = numba_threads()
+    results["kept_ways"] = thread_choices()
+    print(f"numba threads: {results['numba_threads']}; kept: {results['kept_ways']}")
     print(f"load average before {results['load_before']}, after {results['load_after']}")
     print("saved", save("eval_speed", {"suite": suite.name, "repeats": args.repeats, **results}))
 

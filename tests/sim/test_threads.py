@@ -87,3 +87,16 @@ def test_threaded_calls_give_the_serial_states(road: str, monkeypatch: pytest.Mo
     serial, mixed = run(False), run(True)
     for k in serial:
         np.testing.assert_array_equal(serial[k], mixed[k], err_msg=k)
+
+
+def test_set_threads_false_keeps_worlds_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world_mod, "_CHOICES", {})
+    threads.set_threads(False)
+    try:
+        assert not threads.threads_usable()
+        w = DrivingWorld(WorldParams(road="highway", vehicles=6, lanes=2), 4)
+        w.reset(np.ones(4, dtype=bool), np.arange(4))
+        w.step(EgoCommand(np.ones(4, dtype=np.int64), np.zeros(4), np.zeros(4)))
+        assert world_mod._CHOICES == {}  # no choice made: serial only
+    finally:
+        threads.set_threads(True)

@@ -18,8 +18,17 @@ import statistics
 from collections import deque
 
 SERIAL, THREADED = 0, 1
+_ALLOWED = True  # set_threads(False): serial only
 _STARTED_IN: int | None = None  # the process that started numba's threads
 _MANY = False  # whether it has two or more (numba.set_num_threads later lowers what runs)
+
+
+def set_threads(allowed: bool) -> None:
+    """Allow (the default) or forbid threaded kernel calls in this process. Forbidding
+    suits a machine whose cores are all taken by other processes of the same job (a sweep
+    of one-process runs, say); ``NUMBA_NUM_THREADS=1`` does the same from outside."""
+    global _ALLOWED
+    _ALLOWED = bool(allowed)
 
 
 def threads_usable() -> bool:
@@ -32,6 +41,8 @@ def threads_usable() -> bool:
     numba terminates such a child.
     """
     global _STARTED_IN, _MANY
+    if not _ALLOWED:
+        return False
     if _STARTED_IN is not None:
         return _MANY and os.getpid() == _STARTED_IN
     import numba
