@@ -234,10 +234,14 @@ def substeps(active, *args):
 
 @_jit(parallel=True)
 def substeps_parallel(active, *args):
-    """:func:`substeps` with copies spread over numba's threads (copies are independent)."""
-    for b in prange(args[0].shape[0]):
-        if active[b]:
-            _world(b, *args)
+    """:func:`substeps` with copies spread over numba's threads (copies are independent).
+
+    Only the active copies are spread (in equal shares): idle slots cluster where
+    episodes ended, and would leave one thread with most of the work.
+    """
+    idx = np.flatnonzero(active)
+    for k in prange(idx.shape[0]):
+        _world(idx[k], *args)
 
 
 @_jit()
