@@ -23,7 +23,7 @@ from rlhf_sandbox.sim.driving.recycle import recycle
 from rlhf_sandbox.sim.driving.spawn import place
 from rlhf_sandbox.sim.driving.traffic import FREE_GAP, Driver, bicycle, idm, steer_to_lane
 from rlhf_sandbox.sim.rng import uniform
-from rlhf_sandbox.sim.threads import THREADED, ThreadChoice, threads_usable
+from rlhf_sandbox.sim.threads import SERIAL, THREADED, ThreadChoice, threads_usable
 
 # Per-vehicle state [B, V]
 VEHICLE_FIELDS = (
@@ -257,7 +257,7 @@ class DrivingWorld:
         crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
         active = self._all if self.active is None else np.asarray(self.active, dtype=bool)
         choice = self._thread_choice()
-        way = choice.pick() if choice is not None else 0
+        way = choice.pick() if choice is not None else SERIAL
         run = kernels.substeps_parallel if way == THREADED else kernels.substeps
         t0 = time.perf_counter()
         run(
