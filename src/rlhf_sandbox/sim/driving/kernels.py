@@ -1,12 +1,15 @@
 """The driving world's substeps as one numba-compiled kernel.
 
-Same model, same order of operations as the numpy reference path in ``world.py``
-(``backend="numpy"``), but each copy is processed in compiled loops: a sort of the
-copy's lane entries, binary searches for neighbours (never all pairs), IDM, MOBIL, gap
-acceptance, the bicycle model and a sweep-and-prune collision check. No Python runs per
-copy or per vehicle; numpy's per-call overhead, which dominates small batches, is gone.
-Tests check that both paths give the same trajectories. Every constant is imported from
-the numpy modules, so the two paths share them (numba freezes them at compile time).
+Same model as the numpy reference path in ``world.py`` (``backend="numpy"``), but each
+copy is processed in compiled loops: the copy's lane entries kept sorted (an insertion
+sort from the last order), leaders read off the sorted positions and binary searches for
+the other neighbours (never all pairs), IDM, MOBIL, gap acceptance, the bicycle model and
+a sweep-and-prune collision check. No Python runs per copy or per vehicle; numpy's
+per-call overhead, which dominates small batches, is gone. Where the numpy path computes
+a value and then undoes it (the steering angle, turned back into the slip angle by the
+bicycle model), the kernel skips the round trip, so the two agree to rounding; tests
+check that they give the same trajectories. Every constant is imported from the numpy
+modules, so the two paths share them (numba freezes them at compile time).
 """
 
 from __future__ import annotations
