@@ -191,7 +191,7 @@ def _ray_runs(
 
     from rlhf_sandbox.agents.harness import DriverError
     from rlhf_sandbox.agents.harness.distributed import run_suites_distributed
-    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
+    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect, disconnect
 
     try:
         with console.status(f"connecting to Ray at {address}" if address else "starting Ray"):
@@ -212,10 +212,7 @@ def _ray_runs(
                 bar.stop()
                 raise _fail(str(e)) from None
     finally:
-        if ours:
-            import ray
-
-            ray.shutdown()
+        disconnect(ours)
 
 
 def _print_summary(console: Console, runs: list[SuiteResult]) -> None:

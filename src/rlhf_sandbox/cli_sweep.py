@@ -87,7 +87,7 @@ def _run(plan: Any, out: Path, address: str | None, max_parallel: int | None, re
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
+    from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect, disconnect
     from rlhf_sandbox.agents.sweep import SweepError, read_result, run_sweep
     from rlhf_sandbox.agents.sweep_summary import RunRow
 
@@ -136,10 +136,7 @@ def _run(plan: Any, out: Path, address: str | None, max_parallel: int | None, re
             bar.stop()
             raise _fail(str(e)) from None
         finally:
-            if ours:
-                import ray
-
-                ray.shutdown()
+            disconnect(ours)
     failed = [r for r in rows if r.status != "ok"]
     console.print(
         f"{len(rows) - len(failed)} of {len(rows)} runs ok"

@@ -42,6 +42,14 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+def disconnect(started: bool) -> None:
+    """Shut Ray down if :func:`connect` returned True (this process started it)."""
+    if started:
+        import ray
+
+        ray.shutdown()
+
+
 def ray_installed() -> bool:
     """Whether the ``ray`` package can be imported (checked without importing it)."""
     import importlib.util

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect
+from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect, disconnect
 from rlhf_sandbox.agents.rollout import atomic_dir, atomic_path
 from rlhf_sandbox.agents.sweep_config import RunSpec, SweepPlan
 from rlhf_sandbox.agents.sweep_summary import RunRow, write_plot, write_summary
@@ -215,8 +215,7 @@ def _run_tasks(
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+        disconnect(started)
 
 
 def store_run(out: Path, spec: RunSpec, outcome: dict[str, Any]) -> Path:
