@@ -26,6 +26,7 @@ from common import median_of, rate, run_peer, save, single_thread
 
 import rlhf_sandbox  # noqa: F401  (registers the ids)
 from rlhf_sandbox.envs.driving_config import ID_DEFAULTS
+from rlhf_sandbox.sim.threads import set_threads
 
 ENV_ID = "rlhf_sandbox/HighwayFast-v0"
 PEER_CONFIG = {
@@ -111,6 +112,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true", help="measure ours only")
     args = ap.parse_args()
     single_thread()
+    # Batched worlds may use numba's threads where they measure faster (off by default in
+    # the library; RLHF_SANDBOX_THREADS=1 or set_threads(True) allows them).
+    set_threads(True)
     check_same_config()
     sec, rep = args.seconds, args.repeats
     res: dict = {"ours": {}, "peer": {}}

@@ -13,7 +13,8 @@ Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` r
 average is saved with the figures: on a shared machine it decides how much they move.
 
 Batched worlds run their compiled substeps serial or on numba's threads, whichever
-measures faster as they run (``sim/threads.py``); one env at a time is always serial. A
+measures faster as they run (``sim/threads.py``), when threads are allowed, as ``evaluate``
+allows them; one env at a time is always serial. A
 fourth figure, "batched serial", forbids the threads (``set_threads(False)``): the gain of
 batching on one core. The kept choice of each (road, batch size) is saved too.
 
@@ -59,14 +60,14 @@ def episodes_per_minute(
     driver: Driver, suite: Suite, n_envs: int, repeats: int, threaded: bool = True
 ) -> list[float]:
     out = []
-    threads.set_threads(threaded)
+    before = threads.set_threads(threaded)  # as `evaluate` runs (it allows threads)
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
             res = run_suite(driver, suite, n_envs)
             out.append(len(res.episodes) / (time.perf_counter() - t0) * 60.0)
     finally:
-        threads.set_threads(True)
+        threads.set_threads(before)
     return out
 
 

@@ -57,7 +57,10 @@ def _forked_child_answer(queue: multiprocessing.Queue) -> None:  # type: ignore[
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
-def test_a_forked_child_of_a_threaded_process_stays_serial() -> None:
+def test_a_forked_child_of_a_threaded_process_stays_serial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(threads, "_ALLOWED", True)
     assert threads.threads_usable()  # starts numba's threads here
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
@@ -93,12 +96,27 @@ def test_threaded_calls_give_the_serial_states(road: str, monkeypatch: pytest.Mo
 
 def test_set_threads_false_keeps_worlds_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(world_mod, "_CHOICES", {})
-    threads.set_threads(False)
+    before = threads.set_threads(True)
     try:
+        assert threads.set_threads(False) is True  # returns the previous setting
         assert not threads.threads_usable()
         w = DrivingWorld(WorldParams(road="highway", vehicles=6, lanes=2), 4)
         w.reset(np.ones(4, dtype=bool), np.arange(4))
         w.step(EgoCommand(np.ones(4, dtype=np.int64), np.zeros(4), np.zeros(4)))
         assert world_mod._CHOICES == {}  # no choice made: serial only
     finally:
-        threads.set_threads(True)
+        threads.set_threads(before)
+
+
+def test_threads_are_off_unless_asked_for() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = "from rlhf_sandbox.sim import threads; print(threads.threads_usable())"
+    env = {k: v for k, v in os.environ.items() if k != "RLHF_SANDBOX_THREADS"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert off.stdout.strip() == "False"
+    env["RLHF_SANDBOX_THREADS"] = "1"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert on.stdout.strip() == str(numba.config.NUMBA_NUM_THREADS >= 2)
