@@ -112,8 +112,8 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true", help="measure ours only")
     args = ap.parse_args()
     single_thread()
-    # Batched worlds may use numba's threads where they measure faster (off by default in
-    # the library; RLHF_SANDBOX_THREADS=1 or set_threads(True) allows them).
+    # Batched worlds use numba's threads where they measure faster (the library's default;
+    # set here too, so RLHF_SANDBOX_THREADS=0 in the shell does not change the figures).
     set_threads(True)
     check_same_config()
     sec, rep = args.seconds, args.repeats

@@ -13,10 +13,10 @@ Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` r
 average is saved with the figures: on a shared machine it decides how much they move.
 
 Batched worlds run their compiled substeps serial or on numba's threads, whichever
-measures faster as they run (``sim/threads.py``), when threads are allowed, as ``evaluate``
-allows them; one env at a time is always serial. A
-fourth figure, "batched serial", forbids the threads (``set_threads(False)``): the gain of
-batching on one core. The kept choice of each (road, batch size) is saved too.
+measures faster as they run (``sim/threads.py``; the default, as ``evaluate`` runs); one
+env at a time is always serial. A fourth figure, "batched serial", forbids the threads
+(``set_threads(False)``): the gain of batching on one core. The kept choice of each
+(road, batch size) is saved too.
 
 A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
 per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
@@ -60,7 +60,7 @@ def episodes_per_minute(
     driver: Driver, suite: Suite, n_envs: int, repeats: int, threaded: bool = True
 ) -> list[float]:
     out = []
-    before = threads.set_threads(threaded)  # as `evaluate` runs (it allows threads)
+    before = threads.set_threads(threaded)  # threaded: as `evaluate` runs by default
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()

@@ -132,7 +132,6 @@ def _run(
 
     from rlhf_sandbox.agents.harness import DriverError, run_suite, write_report
     from rlhf_sandbox.cli_store import store_errors
-    from rlhf_sandbox.sim.threads import set_threads
 
     torch.set_num_threads(1)
     console = Console()
@@ -141,9 +140,6 @@ def _run(
         f"[bold]evaluate[/]: {names} on suite [cyan]{s.name}[/] "
         f"({len(s.scenarios)} scenarios, {s.episodes} episodes each policy) -> {out}/"
     )
-    # The batched runner's episodes are checked equal to one-at-a-time ones (bench/eval_speed,
-    # tests/sim/test_threads.py), so evaluate lets the kernel use threads where they pay.
-    set_threads(True)
     runs = []
     if ray_specs is not None:  # --ray: every (policy, scenario) a Ray task, all at once
         runs = _ray_runs(console, s, drivers, ray_specs, n_envs, address)

@@ -89,6 +89,8 @@ def test_threaded_calls_give_the_serial_states(road: str, monkeypatch: pytest.Mo
             assert min(seen) >= 4, seen  # both ways really ran
         return w.get_state()
 
+    monkeypatch.setattr(threads, "_ALLOWED", True)
+    assert threads.threads_usable()  # numba's threads start here, not in the kernel call
     serial, mixed = run(False), run(True)
     for k in serial:
         np.testing.assert_array_equal(serial[k], mixed[k], err_msg=k)
@@ -108,15 +110,36 @@ def test_set_threads_false_keeps_worlds_serial(monkeypatch: pytest.MonkeyPatch) 
         threads.set_threads(before)
 
 
-def test_threads_are_off_unless_asked_for() -> None:
+def _in_fresh_python(code: str, **env_vars: str) -> str:
     import os
     import subprocess
     import sys
 
-    code = "from rlhf_sandbox.sim import threads; print(threads.threads_usable())"
     env = {k: v for k, v in os.environ.items() if k != "RLHF_SANDBOX_THREADS"}
-    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert off.stdout.strip() == "False"
-    env["RLHF_SANDBOX_THREADS"] = "1"
-    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert on.stdout.strip() == str(numba.config.NUMBA_NUM_THREADS >= 2)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **env_vars}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_threads_are_on_unless_forbidden() -> None:
+    code = "from rlhf_sandbox.sim import threads; print(threads.threads_usable())"
+    assert _in_fresh_python(code) == str(numba.config.NUMBA_NUM_THREADS >= 2)
+    assert _in_fresh_python(code, RLHF_SANDBOX_THREADS="0") == "False"
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
+def test_starting_the_threads_leaves_torch_on_its_thread_count() -> None:
+    # torch and numba share GNU OpenMP's runtime; numba's start set its thread count to
+    # numba's, so torch ran on 2 threads after set_num_threads(1) (an RLHF run was then not
+    # reproducible). Checked in a fresh process: the pool starts once per process.
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "assert torch.get_num_threads() == 1\n"  # torch's own start, before numba's
+        "from rlhf_sandbox.sim import threads\n"
+        "import numba\n"
+        "assert threads.threads_usable()\n"
+        "print(torch.get_num_threads(), numba.get_num_threads())"
+    )
+    assert _in_fresh_python(code) == f"1 {numba.config.NUMBA_NUM_THREADS}"

@@ -6,30 +6,27 @@ differs. Which is faster depends on the batch and, above all, on whether the mac
 other cores are free: on an idle 2-core machine 20 copies run twice as fast on two threads;
 with other jobs on the second core a threaded call waits for a descheduled thread, up to
 ten times slower than serial. A fixed threshold cannot be right for both, so where threads
-are allowed (:func:`set_threads`; off by default) :class:`ThreadChoice` measures: it times
+are allowed (:func:`set_threads`; on by default) :class:`ThreadChoice` measures: it times
 both ways at the start, then keeps the faster and tries the other now and then (backing off
 while it keeps losing), switching when the other has become faster.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import statistics
 from collections import deque
 
 SERIAL, THREADED = 0, 1
-# Off unless asked for: with threads an RLHF run (make demo) came out slightly different
-# from run to run (oracle return 46.14 / 46.19 / 46.19 against 46.17 every time serial),
-# although every threaded kernel call tested gives the serial result; the cause is not
-# found. ``evaluate`` asks for them (its episodes are checked equal to serial ones).
-_ALLOWED = os.environ.get("RLHF_SANDBOX_THREADS", "0") == "1"
+_ALLOWED = os.environ.get("RLHF_SANDBOX_THREADS", "1") == "1"
 _STARTED_IN: int | None = None  # the process that started numba's threads
 _MANY = False  # whether it has two or more (numba.set_num_threads later lowers what runs)
 
 
 def set_threads(allowed: bool) -> bool:
     """Allow or forbid threaded kernel calls in this process; returns the previous setting.
-    Forbidden by default (``RLHF_SANDBOX_THREADS=1`` allows them from outside)."""
+    Allowed by default (``RLHF_SANDBOX_THREADS=0`` forbids them from outside)."""
     global _ALLOWED
     before, _ALLOWED = _ALLOWED, bool(allowed)
     return before
@@ -51,9 +48,29 @@ def threads_usable() -> bool:
         return _MANY and os.getpid() == _STARTED_IN
     import numba
 
+    openmp = _loaded_openmp()
+    before = openmp.omp_get_max_threads() if openmp is not None else 0
     _MANY = numba.get_num_threads() >= 2  # starts the pool
     _STARTED_IN = os.getpid()
+    if openmp is not None:
+        openmp.omp_set_num_threads(before)  # see _loaded_openmp
     return _MANY
+
+
+def _loaded_openmp() -> ctypes.CDLL | None:
+    """GNU OpenMP's runtime, if a library in this process loaded it already (torch does).
+
+    numba's OpenMP layer shares that runtime (same ``libgomp.so.1``), and starting its pool
+    sets the calling thread's OpenMP thread count to numba's. torch reads that count once
+    it has started, so it then ran its ops on two threads instead of the one a script had
+    asked for, and an RLHF run came out slightly different each time (summation order).
+    The count is put back after the start; numba's own threaded calls keep theirs (numba
+    passes it with each call).
+    """
+    try:
+        return ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD)
+    except OSError:  # not loaded: nothing else in the process uses OpenMP yet
+        return None
 
 
 class ThreadChoice:
