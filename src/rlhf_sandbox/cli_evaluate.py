@@ -61,6 +61,10 @@ def evaluate(
         int | None, typer.Option(min=1, help="episodes per scenario instead of the suite's")
     ] = None,
     n_envs: Annotated[int, typer.Option(min=1, help="envs stepped together per scenario")] = 64,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="scenarios run side by side on threads [default: one per core]"),
+    ] = None,
     worst: Annotated[int, typer.Option(min=0, help="GIFs of this many worst episodes")] = 3,
     clips: Annotated[
         str, typer.Option(help="episodes stored as clips: all, worst or none")
@@ -112,13 +116,13 @@ def evaluate(
     except (SuiteError, DriverError, ValueError) as e:
         raise _fail(str(e)) from None
     specs = [policy] + ([baseline] if baseline else []) if use_ray else None
-    _run(s, drivers, out, n_envs, worst, clips, overwrite, target, specs, address)
+    _run(s, drivers, out, n_envs, worst, clips, overwrite, target, specs, address, workers)
 
 
 def _run(
     s: Suite, drivers: list[Driver], out: Path, n_envs: int, worst: int, clips: str,
     overwrite: bool, target: tuple[str, str | None, str] | None = None,
-    ray_specs: list[str] | None = None, address: str | None = None,
+    ray_specs: list[str] | None = None, address: str | None = None, workers: int | None = None,
 ) -> None:  # fmt: skip
     import torch
     from rich.console import Console
@@ -154,7 +158,7 @@ def _run(
                 bar.advance(task, n)
 
             try:
-                runs.append(run_suite(d, s, n_envs, advance))
+                runs.append(run_suite(d, s, n_envs, advance, workers))
             except DriverError as e:
                 bar.stop()
                 raise _fail(str(e)) from None

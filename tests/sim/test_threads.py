@@ -143,3 +143,22 @@ def test_starting_the_threads_leaves_torch_on_its_thread_count() -> None:
         "print(torch.get_num_threads(), numba.get_num_threads())"
     )
     assert _in_fresh_python(code) == f"1 {numba.config.NUMBA_NUM_THREADS}"
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
+def test_serial_here_keeps_only_this_thread_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(threads, "_ALLOWED", True)
+    assert threads.threads_usable()
+    other: list[bool] = []
+    with threads.serial_here():
+        assert not threads.threads_usable()
+        t = threading.Thread(target=lambda: other.append(threads.threads_usable()))
+        t.start()
+        t.join()
+        with threads.serial_here():  # nested: still serial after the inner block
+            pass
+        assert not threads.threads_usable()
+    assert other == [True]
+    assert threads.threads_usable()

@@ -16,10 +16,14 @@ from __future__ import annotations
 import ctypes
 import os
 import statistics
+import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SERIAL, THREADED = 0, 1
 _ALLOWED = os.environ.get("RLHF_SANDBOX_THREADS", "1") == "1"
+_LOCAL = threading.local()  # .serial: this thread's calls run serial (serial_here)
 _STARTED_IN: int | None = None  # the process that started numba's threads
 _MANY = False  # whether it has two or more (numba.set_num_threads later lowers what runs)
 
@@ -32,6 +36,19 @@ def set_threads(allowed: bool) -> bool:
     return before
 
 
+@contextmanager
+def serial_here() -> Iterator[None]:
+    """Inside the block, kernel calls made by this thread run serial; other threads are
+    not affected. For callers that spread independent work over threads of their own (the
+    harness runs scenarios side by side): numba's threads would only compete with them."""
+    before = getattr(_LOCAL, "serial", False)
+    _LOCAL.serial = True
+    try:
+        yield
+    finally:
+        _LOCAL.serial = before
+
+
 def threads_usable() -> bool:
     """Whether this process may run numba's threads, and has at least two of them.
 
@@ -42,7 +59,7 @@ def threads_usable() -> bool:
     numba terminates such a child.
     """
     global _STARTED_IN, _MANY
-    if not _ALLOWED:
+    if not _ALLOWED or getattr(_LOCAL, "serial", False):
         return False
     if _STARTED_IN is not None:
         return _MANY and os.getpid() == _STARTED_IN

@@ -47,11 +47,13 @@ def evaluate(
     clips: str = "all",
     overwrite: bool = False,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> tuple[SuiteResult, SuiteResult | None, Path | None]:
     """Run ``policy`` (and ``baseline``) over ``suite``; with ``out``, write the report.
 
     Returns the two runs and the path of ``report.md`` (``None`` without ``out``).
-    ``episodes`` overrides every scenario's episode count.
+    ``episodes`` overrides every scenario's episode count; ``workers``: scenarios run side by
+    side (see :func:`run_suite`).
     """
     if out is not None and Path(out).exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pick a new folder or overwrite it")
@@ -59,7 +61,7 @@ def evaluate(
     if episodes is not None:
         s = s.with_episodes(episodes)
     drivers = [parse_driver(policy)] + ([parse_driver(baseline)] if baseline else [])
-    runs = [run_suite(d, s, n_envs, progress) for d in drivers]
+    runs = [run_suite(d, s, n_envs, progress, workers) for d in drivers]
     base = runs[1] if len(runs) > 1 else None
     path = None
     if out is not None:

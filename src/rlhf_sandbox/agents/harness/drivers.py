@@ -19,7 +19,9 @@ Spec strings (``--policy`` / ``--baseline``):
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,10 +186,20 @@ def _saved(pt: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
 
 
 _SB3_CACHE: dict[tuple[Path, int], Any] = {}  # loaded once per file version
+_SB3_LOCK = threading.Lock()  # scenarios bind from their own threads (run_suite)
 
 
 def _sb3_zip(path: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
     """Rebuild the policy of any SB3 algorithm from its zip (policy class and weights)."""
+    with _SB3_LOCK:
+        policy = _load_sb3(path)
+    _check_spaces(str(path), policy, obs, act)
+    # A copy per binding: scenarios run side by side, and SB3's predict is not thread-safe
+    # (it keeps the last action distribution on the policy object).
+    return _predict(copy.deepcopy(policy))
+
+
+def _load_sb3(path: Path) -> Any:
     key = (path.resolve(), path.stat().st_mtime_ns)
     if key not in _SB3_CACHE:
         from stable_baselines3.common.save_util import load_from_zip_file
@@ -209,9 +221,7 @@ def _sb3_zip(path: Path, obs: gym.Space[Any], act: gym.Space[Any]) -> ActFn:
             raise DriverError(f"{path}: cannot rebuild its policy ({e})") from None
         policy.set_training_mode(False)
         _SB3_CACHE[key] = policy
-    policy = _SB3_CACHE[key]
-    _check_spaces(str(path), policy, obs, act)
-    return _predict(policy)
+    return _SB3_CACHE[key]
 
 
 def check_driver_config(driver: Driver, config: Any) -> Any:

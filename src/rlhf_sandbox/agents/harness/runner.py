@@ -9,12 +9,21 @@ episodes one env at a time and two drivers meet the same traffic.
 
 Each episode keeps its observations, actions, rewards and features, and the world state at
 its start and end: enough to re-simulate it at the simulation rate for clips and videos.
+
+:func:`run_suite` runs several scenarios side by side, each on a Python thread of its own
+(one per core by default): the compiled world steps release the GIL, so one scenario's
+simulation runs while another's policy and bookkeeping do. Each scenario's episodes are the
+same whatever the number of workers.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +34,7 @@ from rlhf_sandbox.agents.harness.metrics import episodes_metrics
 from rlhf_sandbox.agents.harness.suites import Scenario, Suite
 from rlhf_sandbox.envs.driving import DrivingCore
 from rlhf_sandbox.envs.driving_config import DrivingConfig
+from rlhf_sandbox.sim.threads import serial_here
 
 DEFAULT_N_ENVS = 64  # slots per scenario at most (a scenario of 20 episodes uses 20)
 
@@ -84,7 +94,11 @@ class SuiteResult:
 
 
 Progress = Callable[[int], None]
-"""``progress(n)``: n more episodes have ended."""
+"""``progress(n)``: n more episodes have ended (called from the scenarios' threads)."""
+
+
+class _Stopped(Exception):
+    """A scenario given up because another one failed."""
 
 
 def run_scenario(
@@ -92,8 +106,11 @@ def run_scenario(
     scenario: Scenario,
     n_envs: int = DEFAULT_N_ENVS,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> ScenarioResult:
-    """Play every seed of ``scenario`` once with ``driver`` on ``min(n_envs, E)`` slots."""
+    """Play every seed of ``scenario`` once with ``driver`` on ``min(n_envs, E)`` slots.
+
+    ``stop``: once set, the scenario is given up (raises) at its next step."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     t0 = time.perf_counter()
@@ -112,6 +129,8 @@ def run_scenario(
     feats: dict[str, list[np.ndarray]] = {}
     next_ep = n
     while np.any(episode >= 0):
+        if stop is not None and stop.is_set():
+            raise _Stopped(scenario.name)
         obs = core.observe()
         actions = core.check_actions(act(obs, core.seeds.copy(), core.world.t.copy()))
         r = core.step(actions)
@@ -202,10 +221,80 @@ def _split(
     return tuple(out)
 
 
+def default_workers(scenarios: int) -> int:
+    """Scenarios run side by side by default: one per core this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(scenarios, cores or 1))
+
+
 def run_suite(
-    driver: Driver, suite: Suite, n_envs: int = DEFAULT_N_ENVS, progress: Progress | None = None
+    driver: Driver,
+    suite: Suite,
+    n_envs: int = DEFAULT_N_ENVS,
+    progress: Progress | None = None,
+    workers: int | None = None,
 ) -> SuiteResult:
-    """Every scenario of ``suite`` with ``driver``."""
+    """Every scenario of ``suite`` with ``driver``, ``workers`` scenarios at a time (default:
+    :func:`default_workers`). Each worker runs its world serial (numba's threads would only
+    compete with the other workers). ``n_envs=1`` with ``workers=1``: one env at a time."""
     t0 = time.perf_counter()
-    results = tuple(run_scenario(driver, s, n_envs, progress) for s in suite.scenarios)
+    k = default_workers(len(suite.scenarios)) if workers is None else workers
+    if k < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if k == 1 or len(suite.scenarios) < 2:
+        results = tuple(run_scenario(driver, s, n_envs, progress) for s in suite.scenarios)
+    else:
+        results = _side_by_side(driver, suite.scenarios, n_envs, progress, k)
     return SuiteResult(driver.name, suite.name, results, time.perf_counter() - t0)
+
+
+def _side_by_side(
+    driver: Driver,
+    scenarios: tuple[Scenario, ...],
+    n_envs: int,
+    progress: Progress | None,
+    workers: int,
+) -> tuple[ScenarioResult, ...]:
+    """The scenarios on ``workers`` threads, the longest first (so that the last to end is
+    a short one, and no worker idles long); results in suite order. The first error stops
+    the other scenarios at their next step and is raised."""
+    stop = threading.Event()
+
+    def one(s: Scenario) -> ScenarioResult:
+        try:
+            with serial_here():
+                return run_scenario(driver, s, n_envs, progress, stop)
+        except BaseException:
+            stop.set()  # the other scenarios give up at their next step
+            raise
+
+    order = sorted(range(len(scenarios)), key=lambda i: -_cost(scenarios[i], n_envs))
+    with ThreadPoolExecutor(workers, thread_name_prefix="scenario") as pool:
+        futures = {i: pool.submit(one, scenarios[i]) for i in order}
+        try:
+            wait(futures.values(), return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: the running scenarios end at their next step
+            stop.set()
+            raise
+        finally:
+            if stop.is_set():
+                for f in futures.values():
+                    f.cancel()  # those not started
+    for f in futures.values():  # the error that stopped the others (not their _Stopped)
+        e = None if f.cancelled() else f.exception()
+        if e is not None and not isinstance(e, _Stopped):
+            raise e
+    return tuple(futures[i].result() for i in range(len(scenarios)))
+
+
+# One batched step's Python (observation, policy, bookkeeping: about 0.3 ms) in units of
+# the compiled simulation of one vehicle for one substep (about 70 ns).
+_STEP_COST = 4000
+
+
+def _cost(s: Scenario, n_envs: int) -> float:
+    """Rough running time of a scenario, to start the longest first (only the order)."""
+    c = s.config
+    rounds = math.ceil(s.episodes / min(n_envs, s.episodes))
+    steps = c.duration * c.policy_hz
+    return rounds * steps * _STEP_COST + s.episodes * c.duration * c.sim_hz * (c.vehicles + 1)

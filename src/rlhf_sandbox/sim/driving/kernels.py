@@ -50,7 +50,7 @@ from rlhf_sandbox.sim.driving.traffic import FREE_GAP
 __all__ = ["apply_meta", "observe", "substeps", "substeps_parallel", "warm_up"]
 
 
-@jit()
+@jit(nogil=True)
 def substeps(active, *args):
     """Run all substeps of a policy step for every copy b with ``active[b]``; state is
     updated in place (other copies are left as they are).
@@ -62,7 +62,7 @@ def substeps(active, *args):
             _world(b, *args)
 
 
-@jit(parallel=True)
+@jit(parallel=True, nogil=True)
 def substeps_parallel(active, *args):
     """:func:`substeps` with copies spread over numba's threads (copies are independent).
 
