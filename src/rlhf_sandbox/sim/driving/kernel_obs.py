@@ -11,7 +11,7 @@ from rlhf_sandbox.sim.driving.kernel_geometry import (
 )
 
 
-@jit(nogil=True)
+@jit()
 def observe(
     x, y, heading, speed, accel, lane, target_speed, last_action,
     origin, direction, length, width, n_main, k, speed_scale, x_scale, y_scale, out,

@@ -18,6 +18,7 @@ import numpy as np
 from numba import prange
 
 from rlhf_sandbox.sim.driving.kernel_geometry import (
+    ahead_of,
     behind_of,
     jit,
     lane_key,
@@ -144,7 +145,14 @@ def _world(
                 )
             # -- leaders and IDM
             for i in range(nv):
-                g, vlead = lead(ks, ow, lane[b, i], s[i], pos[i], i, speed, b, nxt, length)
+                # The common case, a leader in the same lane, is read here: a call of
+                # ``lead`` per vehicle (numba passes each array as 7 to 9 scalars, 42 in
+                # all) took a fifth of the kernel's time; LLVM inlines ``ahead_of``.
+                o, so = ahead_of(ks, ow, lane[b, i], pos[i], i)
+                if o >= 0:
+                    g, vlead = so - s[i] - LENGTH, speed[b, o]
+                else:  # none ahead in the lane: the lane it runs into (lead), or free
+                    g, vlead = lead(ks, ow, lane[b, i], s[i], pos[i], i, speed, b, nxt, length)
                 if prev_lane[b, i] >= 0:
                     g2, vl2 = lead(
                         ks, ow, prev_lane[b, i], s_prev[i], pos[nv + i], i, speed, b, nxt, length
