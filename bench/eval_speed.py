@@ -5,23 +5,26 @@ Run: ``.venv/bin/python bench/eval_speed.py``.
 Two drivers: ``idm`` (the world drives the ego; no policy call) and a small SB3 policy
 (PPO MlpPolicy, 64x64, untrained weights from a fixed seed, saved as a zip and loaded the
 way ``evaluate --policy model.zip`` loads it). Each runs every episode of the standard
-suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`, once with every
-scenario's episodes in one batched core (``n_envs=64``: 20 slots) and once with
-``n_envs=1`` (the same episodes one env at a time). Both give the same episodes (checked).
-Timed: simulation, policy and metrics; not the report. Median of ``--repeats`` runs
-(interleaved), one torch thread. Target (issue 6): batching >= 8x. The machine's load
-average is saved with the figures: on a shared machine it decides how much they move.
+suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`:
 
-Batched worlds run their compiled substeps serial or on numba's threads, whichever
-measures faster as they run (``sim/threads.py``; the default, as ``evaluate`` runs); one
-env at a time is always serial. A fourth figure, "batched serial", forbids the threads
-(``set_threads(False)``): the gain of batching on one core. The kept choice of each
-(road, batch size) is saved too.
+- "batched": as ``evaluate`` runs it. Each scenario's episodes in one batched core
+  (``n_envs=64``: 20 slots), scenarios side by side on one worker thread per core (the
+  compiled steps release the GIL), each world serial.
+- "one worker": one scenario at a time, each world's kernel serial or on numba's threads,
+  whichever it measures faster (``sim/threads.py``).
+- "serial": one scenario at a time, no threads at all: the gain of batching on one core.
+- "one at a time": ``n_envs=1``, ``workers=1``: the same episodes one env at a time,
+  always serial. The baseline of every ratio.
+- "gym loop": what a hand-written loop does: ``gymnasium.make`` one env per scenario,
+  ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``, the same
+  metrics. Slower than the runner at ``n_envs=1`` (Gymnasium's per-step checks and info
+  dicts), so its ratio is the larger one; both are reported.
 
-A third figure, "gym loop", is what a hand-written loop does: ``gymnasium.make`` one env
-per scenario, ``reset(seed=s)`` per episode, ``step`` until it ends, features from ``info``,
-the same metrics. It is slower than the runner at ``n_envs=1`` (Gymnasium's per-step
-checks and info dicts), so its ratio is the larger one; both are reported.
+All give the same episodes (checked). Timed: simulation, policy and metrics; not the
+report. Median of ``--repeats`` interleaved runs, one torch thread. Target (issue 6):
+batching >= 8x. The machine's load average is saved with the figures: on a shared
+machine it decides how much they move. The kept serial/threaded choice of each (road,
+batch size) in the one-worker runs is saved too.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401  (registers the ids)
 from rlhf_sandbox.agents.harness import Driver, Suite, load_suite, parse_driver, run_suite
+from rlhf_sandbox.agents.harness.runner import default_workers
 from rlhf_sandbox.sim import threads
 
 TARGET = 8.0
+WAYS = ("batched", "one_worker", "serial", "one_at_a_time", "gym_loop")
 
 
 def small_sb3_zip(folder: Path) -> Path:
@@ -57,18 +62,15 @@ def small_sb3_zip(folder: Path) -> Path:
 
 
 def episodes_per_minute(
-    driver: Driver, suite: Suite, n_envs: int, repeats: int, threaded: bool = True
-) -> list[float]:
-    out = []
-    before = threads.set_threads(threaded)  # threaded: as `evaluate` runs by default
+    driver: Driver, suite: Suite, n_envs: int, workers: int | None, threaded: bool = True
+) -> float:
+    before = threads.set_threads(threaded)
     try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            res = run_suite(driver, suite, n_envs)
-            out.append(len(res.episodes) / (time.perf_counter() - t0) * 60.0)
+        t0 = time.perf_counter()
+        res = run_suite(driver, suite, n_envs, workers=workers)
+        return len(res.episodes) / (time.perf_counter() - t0) * 60.0
     finally:
         threads.set_threads(before)
-    return out
 
 
 def thread_choices() -> dict[str, str]:
@@ -121,11 +123,15 @@ def numba_threads() -> str:
 
 
 def same_episodes(driver: Driver, suite: Suite) -> bool:
-    a, b = run_suite(driver, suite, 64), run_suite(driver, suite, 1)
-    return all(
-        np.isclose(x.metrics["progress"], y.metrics["progress"]) and x.seed == y.seed
-        for x, y in zip(a.episodes, b.episodes, strict=True)
-    )
+    """Batched (side by side and one worker) and one at a time play the same episodes."""
+    alone = run_suite(driver, suite, 1, workers=1)
+    for batched in (run_suite(driver, suite, 64), run_suite(driver, suite, 64, workers=1)):
+        for x, y in zip(batched.episodes, alone.episodes, strict=True):
+            if x.seed != y.seed or not np.array_equal(x.actions, y.actions):
+                return False
+            if not all(np.isclose(x.metrics[k], y.metrics[k], equal_nan=True) for k in x.metrics):
+                return False
+    return True
 
 
 def main() -> None:
@@ -146,36 +152,30 @@ def main() -> None:
         for name, d in drivers.items():
             run_suite(d, suite.with_episodes(2), 64)  # warm up: compile, load
             ok = same_episodes(d, suite.with_episodes(3))
-            batched: list[float] = []
-            serial: list[float] = []
-            alone: list[float] = []
-            loop: list[float] = []
-            for _ in range(args.repeats):  # interleaved: load from other jobs hits all four
-                batched += episodes_per_minute(d, suite, 64, 1)
-                serial += episodes_per_minute(d, suite, 64, 1, threaded=False)
-                alone += episodes_per_minute(d, suite, 1, 1)
-                loop += gym_loop_per_minute(d, suite, 1)
-            mb, ma = statistics.median(batched), statistics.median(alone)
-            ms, ml = statistics.median(serial), statistics.median(loop)
+            runs: dict[str, list[float]] = {k: [] for k in WAYS}
+            for _ in range(args.repeats):  # interleaved: load from other jobs hits them all
+                runs["batched"].append(episodes_per_minute(d, suite, 64, None))
+                runs["one_worker"].append(episodes_per_minute(d, suite, 64, 1))
+                runs["serial"].append(episodes_per_minute(d, suite, 64, 1, threaded=False))
+                runs["one_at_a_time"].append(episodes_per_minute(d, suite, 1, 1))
+                runs["gym_loop"] += gym_loop_per_minute(d, suite, 1)
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            alone = med["one_at_a_time"]
             results[name] = {
                 "episodes": suite.episodes,
-                "batched_episodes_per_min": round(mb, 1),
-                "batched_serial_episodes_per_min": round(ms, 1),
-                "single_episodes_per_min": round(ma, 1),
-                "ratio": round(mb / ma, 2),
-                "ratio_serial": round(ms / ma, 2),
-                "gym_loop_episodes_per_min": round(ml, 1),
-                "ratio_vs_gym_loop": round(mb / ml, 2),
+                "workers": default_workers(len(suite.scenarios)),
+                "episodes_per_min": {k: round(v, 1) for k, v in med.items()},
+                "ratio": {k: round(v / alone, 2) for k, v in med.items()},
+                "ratio_vs_gym_loop": round(med["batched"] / med["gym_loop"], 2),
                 "same_episodes": ok,
-                "batched_runs": [round(v, 1) for v in batched],
-                "batched_serial_runs": [round(v, 1) for v in serial],
-                "single_runs": [round(v, 1) for v in alone],
-                "gym_loop_runs": [round(v, 1) for v in loop],
+                "runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
             }
+            r = results[name]["ratio"]
             print(
-                f"{name:10s} batched {mb:7.0f} ep/min (serial {ms:6.0f}) | one at a time:"
-                f" runner {ma:6.0f} ep/min ({mb / ma:4.1f}x; serial {ms / ma:4.1f}x),"
-                f" gym loop {ml:6.0f} ep/min ({mb / ml:4.1f}x)"
+                f"{name:10s} batched {med['batched']:7.0f} ep/min ({r['batched']:4.1f}x;"
+                f" one worker {r['one_worker']:4.1f}x, serial {r['serial']:4.1f}x)"
+                f" | one at a time {alone:6.0f} ep/min, gym loop {med['gym_loop']:6.0f}"
+                f" ({med['batched'] / med['gym_loop']:4.1f}x)"
                 f" | target >= {TARGET:g}x | same episodes: {ok}"
             )
     results["load_after"] = [round(v, 2) for v in os.getloadavg()]
