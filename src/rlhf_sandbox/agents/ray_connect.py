@@ -6,6 +6,7 @@ extra); without it :func:`connect` raises :class:`RayUnavailable` with the insta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -48,6 +49,24 @@ def disconnect(started: bool) -> None:
         import ray
 
         ray.shutdown()
+
+
+def one_core_task() -> contextlib.AbstractContextManager[None]:
+    """Around a Ray task's work: the world kernels stay serial when the task reserved fewer
+    than two CPUs (numba's threads would take cores Ray gave to other tasks); elsewhere, and
+    outside Ray, nothing changes."""
+    from rlhf_sandbox.sim.threads import serial_here
+
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
+            if cpus < 2:
+                return serial_here()
+    except ImportError:
+        pass
+    return contextlib.nullcontext()
 
 
 def ray_installed() -> bool:

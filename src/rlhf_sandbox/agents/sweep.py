@@ -44,13 +44,15 @@ class SweepError(ValueError):
 def execute_run(settings: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """Train and report one run in a temporary folder; its outcome and files (as bytes).
 
-    Runs in a Ray worker (or anywhere): torch on one thread, drawing off-screen. Never
+    Runs in a Ray worker (or anywhere): torch on one thread, the world serial in a task of
+    fewer than two CPUs (ray_connect.one_core_task), drawing off-screen. Never
     raises for a failing run: the outcome says ``failed`` with the error and traceback."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     import torch
 
     import rlhf_sandbox  # noqa: F401  (registers the env ids)
+    from rlhf_sandbox.agents.ray_connect import one_core_task
     from rlhf_sandbox.agents.report import write_report
     from rlhf_sandbox.agents.rlhf import RLHFLoop
     from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
@@ -58,7 +60,7 @@ def execute_run(settings: dict[str, Any], options: dict[str, Any]) -> dict[str, 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"status": "ok", "error": None, "traceback": None, "metrics": {}}
-    with tempfile.TemporaryDirectory(prefix="rlhf-sweep-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlhf-sweep-") as tmp, one_core_task():
         run = Path(tmp) / "run"
         try:
             loop = RLHFLoop(RLHFSettings.from_json(settings), run)

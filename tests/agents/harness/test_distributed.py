@@ -139,3 +139,26 @@ def test_an_unreachable_cluster_is_one_line_at_once(
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0]
     assert not out.exists()
+
+
+def test_one_cpu_tasks_keep_the_world_serial(ray_local: None) -> None:
+    import numba
+    import ray
+
+    from rlhf_sandbox.agents.ray_connect import one_core_task
+    from rlhf_sandbox.sim import threads
+
+    def usable_in_task() -> bool:  # defined here: Ray ships it by value to the workers
+        from rlhf_sandbox.agents.ray_connect import one_core_task
+        from rlhf_sandbox.sim import threads
+
+        with one_core_task():
+            return threads.threads_usable()
+
+    many = numba.config.NUMBA_NUM_THREADS >= 2
+    one = ray.remote(num_cpus=1)(usable_in_task)
+    two = ray.remote(num_cpus=2)(usable_in_task)
+    assert ray.get(one.remote()) is False  # numba's threads would take the other task's core
+    assert ray.get(two.remote()) is many  # the default: threads where they pay
+    with one_core_task():  # the driver process is not a task: nothing changes
+        assert threads.threads_usable() is many

@@ -70,8 +70,10 @@ def play_scenario(source: DriverSource, scenario: Scenario, n_envs: int) -> Scen
     """One scenario with the driver of ``source`` (what a Ray worker runs)."""
     import torch
 
+    from rlhf_sandbox.agents.ray_connect import one_core_task
+
     torch.set_num_threads(1)  # as the single-process evaluate does
-    with tempfile.TemporaryDirectory(prefix="rlhf-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlhf-eval-") as tmp, one_core_task():
         res = run_scenario(source.driver(Path(tmp)), scenario, n_envs)
     return dataclasses.replace(res, core=None)
 
