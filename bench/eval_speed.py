@@ -161,12 +161,17 @@ def main() -> None:
                 runs["gym_loop"] += gym_loop_per_minute(d, suite, 1)
             med = {k: statistics.median(v) for k, v in runs.items()}
             alone = med["one_at_a_time"]
+            paired = [b / a for b, a in zip(runs["batched"], runs["one_at_a_time"], strict=True)]
             results[name] = {
                 "episodes": suite.episodes,
                 "workers": default_workers(len(suite.scenarios)),
                 "episodes_per_min": {k: round(v, 1) for k, v in med.items()},
                 "ratio": {k: round(v / alone, 2) for k, v in med.items()},
                 "ratio_vs_gym_loop": round(med["batched"] / med["gym_loop"], 2),
+                # each batched run against the one-at-a-time run next to it: steadier on a
+                # shared machine, where both halves of a pair see about the same load
+                "paired_ratios": [round(r, 2) for r in paired],
+                "paired_ratio_median": round(statistics.median(paired), 2),
                 "same_episodes": ok,
                 "runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
             }
@@ -176,6 +181,7 @@ def main() -> None:
                 f" one worker {r['one_worker']:4.1f}x, serial {r['serial']:4.1f}x)"
                 f" | one at a time {alone:6.0f} ep/min, gym loop {med['gym_loop']:6.0f}"
                 f" ({med['batched'] / med['gym_loop']:4.1f}x)"
+                f" | paired: {results[name]['paired_ratio_median']:4.1f}x"
                 f" | target >= {TARGET:g}x | same episodes: {ok}"
             )
     results["load_after"] = [round(v, 2) for v in os.getloadavg()]
