@@ -63,7 +63,10 @@ def evaluate(
     n_envs: Annotated[int, typer.Option(min=1, help="envs stepped together per scenario")] = 64,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="scenarios run side by side on threads [default: one per core]"),
+        typer.Option(
+            min=1,
+            help="scenarios run side by side on threads, without --ray [default: one per core]",
+        ),
     ] = None,
     worst: Annotated[int, typer.Option(min=0, help="GIFs of this many worst episodes")] = 3,
     clips: Annotated[

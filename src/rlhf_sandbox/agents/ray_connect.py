@@ -57,16 +57,17 @@ def one_core_task() -> contextlib.AbstractContextManager[None]:
     outside Ray, nothing changes."""
     from rlhf_sandbox.sim.threads import serial_here
 
+    cpus = None
     try:
         import ray
 
-        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
-            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
-            if cpus < 2:
-                return serial_here()
-    except ImportError:
-        pass
-    return contextlib.nullcontext()
+        if ray.is_initialized():
+            ctx = ray.get_runtime_context()
+            if ctx.worker.mode == ray.WORKER_MODE:  # a task or actor, not the driver
+                cpus = ctx.get_assigned_resources().get("CPU", 0.0)
+    except (ImportError, AttributeError, AssertionError):  # no Ray, or one without these
+        cpus = None
+    return serial_here() if cpus is not None and cpus < 2 else contextlib.nullcontext()
 
 
 def ray_installed() -> bool:
