@@ -56,7 +56,9 @@ def slip(heading, speed, lane_heading, offset, dt):
     """
     v = max(speed, 1.0)
     look = max(10.0, 0.9 * v)
-    err = lane_heading + np.arctan2(-offset, look) - heading
+    # On the lane's centre line (most vehicles, most of the time: a straight lane keeps
+    # them there exactly) the angle is -offset itself, signed zero included: no atan2 call.
+    err = lane_heading + (np.arctan2(-offset, look) if offset != 0.0 else -offset) - heading
     if err > np.pi or err < -np.pi:
         err -= 2.0 * np.pi * np.floor((err + np.pi) / (2.0 * np.pi))
     tau = max(0.5, 2.5 * dt)
