@@ -80,6 +80,13 @@ def lead(ks, ow, ln, si, p, me, speed, b, nxt, length):
     o, so = ahead_of(ks, ow, ln, p, me)
     if o >= 0:
         return so - si - LENGTH, speed[b, o]
+    return lead_beyond(ks, ow, ln, si, speed, b, nxt, length)
+
+
+@jit(_nrt=False)
+def lead_beyond(ks, ow, ln, si, speed, b, nxt, length):
+    """:func:`lead` where lane ``ln`` has no one ahead: the first vehicle in the lane it
+    runs into (the ramp into the acceleration lane), or free road."""
     if nxt[ln] >= 0:
         o2, s2 = ahead(ks, ow, nxt[ln], -HALF, -1)
         if o2 >= 0:

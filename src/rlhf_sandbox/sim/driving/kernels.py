@@ -33,6 +33,7 @@ from rlhf_sandbox.sim.driving.kernel_traffic import (
     ego_lane,
     idm,
     lead,
+    lead_beyond,
     mobil,
     must_yield,
     slip,
@@ -151,8 +152,8 @@ def _world(
                 o, so = ahead_of(ks, ow, lane[b, i], pos[i], i)
                 if o >= 0:
                     g, vlead = so - s[i] - LENGTH, speed[b, o]
-                else:  # none ahead in the lane: the lane it runs into (lead), or free
-                    g, vlead = lead(ks, ow, lane[b, i], s[i], pos[i], i, speed, b, nxt, length)
+                else:  # none ahead in the lane: the lane it runs into, or free road
+                    g, vlead = lead_beyond(ks, ow, lane[b, i], s[i], speed, b, nxt, length)
                 if prev_lane[b, i] >= 0:
                     g2, vl2 = lead(
                         ks, ow, prev_lane[b, i], s_prev[i], pos[nv + i], i, speed, b, nxt, length
