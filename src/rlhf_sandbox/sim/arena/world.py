@@ -36,6 +36,7 @@ from rlhf_sandbox.sim.arena.params import (
     VILLAGER,
     ArenaParams,
 )
+from rlhf_sandbox.sim.libm import atan2
 
 # Per-agent state [B, A] (A = 1 + N; pos, vel, memory are [B, A, 2])
 AGENT_FIELDS = (
@@ -238,7 +239,7 @@ class ArenaWorld:
         self.vel = (pos - start) / self.dt  # [m/s] what actually happened
         speed = norm(self.vel)
         self.heading = np.where(
-            speed > 0.05, np.arctan2(self.vel[..., 1], self.vel[..., 0]), old_heading
+            speed > 0.05, atan2(self.vel[..., 1], self.vel[..., 0]), old_heading
         )
         self.t += 1
         self._perceive()
