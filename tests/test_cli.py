@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from rlhf_sandbox.agents.ppo import load_policy
 from rlhf_sandbox.agents.rollout import OUR_IDS, evaluate, sb3_policy
 from rlhf_sandbox.cli import app
+from rlhf_sandbox.files import MARKER
 
 ENV = "rlhf_sandbox/HighwayFast-v0"
 runner = CliRunner()
@@ -28,7 +29,7 @@ def test_ppo_writes_policy_gif_and_summary(tmp_path: Path) -> None:
     assert "random" in result.output and "PPO" in result.output
     for name in ("policy.pt", "policy.json", "trained.gif", "summary.json"):
         assert (out / name).stat().st_size > 0, name
-    assert not list(out.glob(".*")), "temporary files left behind"
+    assert [p.name for p in out.glob(".*")] == [MARKER], "temporary files left behind"
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_id"] == ENV and summary["timesteps"] == 2048

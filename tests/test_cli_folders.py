@@ -124,3 +124,22 @@ def test_an_empty_folder_is_as_good_as_a_new_one(tmp_path: Path) -> None:
     res = runner.invoke(app, [*EVAL, "--clips", "none", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "report.md").is_file()
+
+
+def test_arena_train_refuses_a_users_folder_before_training(tmp_path: Path) -> None:
+    folder = _users_folder(tmp_path)
+    before = _snapshot(folder)
+    for extra in ([], ["--overwrite"]):
+        line = _error(["arena", "train", "--timesteps", "64", "--out", str(folder), *extra])
+        assert str(folder) in line and "arena train" in line
+    assert _snapshot(folder) == before
+
+
+def test_train_refuses_a_folder_holding_a_policy_of_its_own(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "policy.pt").write_bytes(b"my own policy")
+    line = _error(["train", "--env", "rlhf_sandbox/HighwayFast-v0", "--teacher", "courteous",
+                   "--timesteps", "256", "--labels", "4", "--out", str(folder)])  # fmt: skip
+    assert "policy.pt" in line
+    assert sorted(p.name for p in folder.iterdir()) == ["policy.pt"]

@@ -66,7 +66,7 @@ def _setup() -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from rlhf_sandbox.agents.rollout import atomic_path
+    from rlhf_sandbox.files import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -84,13 +84,18 @@ def ppo(
     env: Annotated[str, typer.Option(help="Gymnasium id to train on")] = (
         "rlhf_sandbox/HighwayFast-v0"
     ),
+    overwrite: Annotated[
+        bool, typer.Option(help="replace --out when it holds an earlier output of ppo")
+    ] = False,
 ) -> None:
     """Train PPO, compare it with a random policy on the same episodes, and write a GIF."""
     _setup()
     from rlhf_sandbox.agents.rollout import check_env_id
+    from rlhf_sandbox.files import FolderError, check_out_folder, replacing_folder
 
     try:
         check_env_id(env)
+        check_out_folder(out, "ppo", overwrite=overwrite)  # before any training
     except ValueError as e:
         raise _fail(str(e)) from None
 
@@ -113,8 +118,6 @@ def ppo(
     model = train_ppo(env, timesteps, settings, progress=True)
     train_s = time.perf_counter() - t0
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_policy(model, out / "policy.pt", settings, env_id=env)
     eval_seed = seed + EVAL_SEED_OFFSET
     trained = evaluate(sb3_policy(model), env, EVAL_EPISODES, eval_seed, settings.n_envs)
     rand = evaluate(
@@ -123,9 +126,33 @@ def ppo(
     # The GIF replays a representative evaluation episode: the one with the median return.
     median = int(np.argsort(trained.returns, kind="stable")[EVAL_EPISODES // 2])
     gif_seed = eval_seed + median
-    frames = record_gif(sb3_policy(model), env, out / "trained.gif", seed=gif_seed)
+    try:  # written whole into a new folder that then takes --out's place
+        with replacing_folder(out, "ppo", overwrite=overwrite) as tmp:
+            save_policy(model, tmp / "policy.pt", settings, env_id=env)
+            frames = record_gif(sb3_policy(model), env, tmp / "trained.gif", seed=gif_seed)
+            ratio = trained.mean / rand.mean if rand.mean > 0 else None  # None: undefined
+            wall_s = time.perf_counter() - t0
+            summary = {
+                "env_id": env,
+                "timesteps": timesteps,
+                "seed": seed,
+                "settings": settings.to_json(),
+                "train_seconds": round(train_s, 2),
+                "timesteps_per_second": round(timesteps / train_s, 1),
+                "wall_seconds": round(wall_s, 2),
+                "eval_seed": eval_seed,
+                "trained": trained.to_json(),
+                "random": rand.to_json(),
+                "ratio": ratio,
+                "gif_seed": gif_seed,
+                "gif_return": float(trained.returns[median]),
+                "gif_frames": frames,
+                "files": ["policy.pt", "policy.json", "trained.gif", "summary.json"],
+            }
+            _write_json(tmp / "summary.json", summary)
+    except FolderError as e:  # --out changed hands while training
+        raise _fail(str(e)) from None
 
-    ratio = trained.mean / rand.mean if rand.mean > 0 else None  # None: undefined
     table = Table(title=f"{env}: {EVAL_EPISODES} episodes, seeds {eval_seed}..")
     table.add_column("policy")
     table.add_column("return (mean ± std)", justify="right")
@@ -145,26 +172,6 @@ def ppo(
         f"trained.gif: episode seed {gif_seed} (median return, {trained.returns[median]:.2f}), "
         f"{trained.lengths[median]} steps, {frames} frames"
     )
-
-    wall_s = time.perf_counter() - t0
-    summary = {
-        "env_id": env,
-        "timesteps": timesteps,
-        "seed": seed,
-        "settings": settings.to_json(),
-        "train_seconds": round(train_s, 2),
-        "timesteps_per_second": round(timesteps / train_s, 1),
-        "wall_seconds": round(wall_s, 2),
-        "eval_seed": eval_seed,
-        "trained": trained.to_json(),
-        "random": rand.to_json(),
-        "ratio": ratio,
-        "gif_seed": gif_seed,
-        "gif_return": float(trained.returns[median]),
-        "gif_frames": frames,
-        "files": ["policy.pt", "policy.json", "trained.gif", "summary.json"],
-    }
-    _write_json(out / "summary.json", summary)
     console.print(
         f"wrote {out}/policy.pt, policy.json, trained.gif, summary.json "
         f"(training {train_s:.0f} s at {timesteps / train_s:.0f} steps/s, total {wall_s:.0f} s)"

@@ -27,14 +27,25 @@ def train(
         Path, typer.Option(help="Folder for policy.pt, settings.json, companions.gif.")
     ] = Path("runs/arena"),
     n_worlds: Annotated[int, typer.Option(help="Arena worlds stepped together.")] = 8,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace --out when it holds an earlier output of arena train.")
+    ] = False,
 ) -> None:
     """Train every companion with one PPO policy; compare with random; write a GIF."""
     import torch
 
     from rlhf_sandbox.agents.npc_training import train_companions
+    from rlhf_sandbox.files import FolderError
 
     torch.set_num_threads(1)
-    r = train_companions(out, timesteps=timesteps, seed=seed, n_worlds=n_worlds, progress=True)
+    try:  # the folder is checked before training, and again before it is replaced
+        r = train_companions(
+            out, timesteps=timesteps, seed=seed, n_worlds=n_worlds, progress=True,
+            overwrite=overwrite,
+        )  # fmt: skip
+    except FolderError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(code=2) from None
     table = Table(title="companions after training (env reward per step)")
     table.add_column("policy")
     table.add_column("reward", justify="right")

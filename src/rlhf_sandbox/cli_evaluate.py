@@ -29,10 +29,11 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
-    """``--out`` must be new (or ``--overwrite``) and creatable: its nearest existing
-    ancestor a folder."""
-    if out.exists() and not overwrite:
-        raise ValueError(f"{out} exists; pick a new --out or pass --overwrite")
+    """``--out`` must be new (or empty, or an earlier report of ``evaluate`` with
+    ``--overwrite``) and creatable: its nearest existing ancestor a folder."""
+    from rlhf_sandbox.files import check_out_folder
+
+    check_out_folder(out, "evaluate", overwrite=overwrite)
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -72,7 +73,9 @@ def evaluate(
     clips: Annotated[
         str, typer.Option(help="episodes stored as clips: all, worst or none")
     ] = "all",
-    overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace --out when it holds an earlier report of evaluate")
+    ] = False,
     store: Annotated[
         str | None,
         typer.Option(

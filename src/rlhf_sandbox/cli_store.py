@@ -1,7 +1,8 @@
 """``rlhf-sandbox store ...``: the preference store behind a URL.
 
-``store migrate URL`` upgrades a store's schema in place; ``store copy SRC DST`` copies a
-whole store (rows and clip chunks), e.g. a laptop's SQLite file up to the team's
+``store migrate URL`` upgrades a store's schema in place; ``store verify URL`` lists rows
+whose names are not ours (planted paths) and clips whose chunks cannot be read; ``store copy
+SRC DST`` copies a whole store (rows and clip chunks), e.g. a laptop's SQLite file up to the team's
 PostgreSQL server and back; ``store export URL FILE`` writes its rows as JSONL; ``store info
 URL`` shows its version and contents. URLs: ``sqlite:///PATH`` (or a path) and
 ``postgresql://USER@HOST:PORT/DB``; clips URLs: ``file:///DIR`` (or a path) and ``db``.
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 store_app = typer.Typer(
-    help="The preference store: migrate, copy, export, info (SQLite or PostgreSQL URLs).",
+    help="The preference store: migrate, verify, copy, export, info (SQLite or PostgreSQL URLs).",
     no_args_is_help=True,
 )
 
@@ -131,3 +132,31 @@ def info(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
                 )
     except store_errors() as e:
         raise _fail(str(e)) from None
+
+
+@store_app.command()
+def verify(
+    url: Annotated[str, typer.Argument(help=URL_HELP)],
+    clips: Annotated[str | None, typer.Option(help=CLIPS_HELP)] = None,
+) -> None:
+    """List rows whose file names are not ours (a chunk named ``../x``: planted, never
+    opened) and clips whose chunks cannot be read; exit 1 when there are any."""
+    from rlhf_sandbox.store.verify import verify_store
+
+    store = open_store(url, clips, must_exist=True)
+    try:
+        r = verify_store(store)
+    except store_errors() as e:
+        raise _fail(str(e)) from None
+    finally:
+        store.db.close()
+    for line in r.problems:
+        typer.echo(line)
+    models = f"{r.reward_models} reward model{'' if r.reward_models == 1 else 's'}"
+    seen = f"{r.clips} clips in {r.chunks} chunks, {models}"
+    if not r.problems:
+        typer.echo(f"{r.where}: {seen}: no problem found")
+        return
+    n = len(r.problems)
+    typer.echo(f"{r.where}: {seen}: {n} problem{'s' if n > 1 else ''}")
+    raise typer.Exit(code=1)

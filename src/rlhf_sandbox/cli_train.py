@@ -267,14 +267,16 @@ def demo(
     labels: Annotated[int, typer.Option(min=0, help="labels")] = DEMO_LABELS,
     seed: Annotated[int, typer.Option(min=0, help="seed")] = 0,
 ) -> None:
-    """A short RLHF run: the highway, the courteous oracle with a perfect rater, a report."""
+    """A short RLHF run: the highway, the courteous oracle with a perfect rater, a report.
+    It replaces its own earlier demo folder, and refuses any other folder."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    import shutil
-
     import rlhf_sandbox  # noqa: F401
+    from rlhf_sandbox.files import FolderError, fresh_folder
 
-    if (out / "settings.json").exists():
-        shutil.rmtree(out)  # the demo always starts afresh (only a run folder is removed)
+    try:  # the demo starts afresh; it removes only a folder of its own (its marker says so)
+        fresh_folder(out, "demo", overwrite=True)
+    except FolderError as e:
+        raise _fail(str(e)) from None
     s = demo_settings(seed, "perfect", timesteps, labels)
     _run(s, out, resume=False, report=True, baseline=True, episodes=20)
 

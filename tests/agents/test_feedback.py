@@ -22,7 +22,7 @@ def arrays(clip_id: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _row(cid: str) -> ClipRow:
     return ClipRow(
-        id=cid, run="r", chunk="x.npz", env_id="e", config={}, seed=0, slot=0,
+        id=cid, run="r", chunk="0" * 32 + ".npz", env_id="e", config={}, seed=0, slot=0,
         start_step=0, fps=1.0, policy_hz=1.0, T=T, created=utc_now(),
     )  # fmt: skip
 

@@ -16,7 +16,7 @@ from rlhf_sandbox.store.db import SCHEMA_VERSION, ClipRow, PreferenceDB, utc_now
 
 def _clip(cid: str) -> ClipRow:
     return ClipRow(
-        id=cid, run="r1", chunk="c.npz", env_id="e", config={}, seed=1, slot=0,
+        id=cid, run="r1", chunk="0" * 32 + ".npz", env_id="e", config={}, seed=1, slot=0,
         start_step=0, fps=10.0, policy_hz=10.0, T=5, created=utc_now(),
     )  # fmt: skip
 

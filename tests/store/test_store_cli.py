@@ -43,7 +43,7 @@ def _filled_sqlite(path: Path) -> ClipStore:
     db.add_rating(c, "alice", score=5, thumb=1, tags=["boring"])
     db.add_demonstration("main", a, "carol")
     db.add_demonstration("main", b, "carol", kind="correction", replaces=c)
-    db.add_reward_model("main", "rm/1.pt", {"acc": 0.75})
+    db.add_reward_model("main", "reward_models/v1.pt", {"acc": 0.75})
     db.claim_queries("main", "dave", 1)  # a claim: working state, not copied
     return store
 

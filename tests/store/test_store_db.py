@@ -23,7 +23,7 @@ from rlhf_sandbox.store.db import (
 
 def clip_row(cid: str, run: str = "r1") -> ClipRow:
     return ClipRow(
-        id=cid, run=run, chunk="c.npz", env_id="e", config={"k": [1, 2]}, seed=1, slot=0,
+        id=cid, run=run, chunk="0" * 32 + ".npz", env_id="e", config={"k": [1, 2]}, seed=1, slot=0,
         start_step=0, fps=30.0, policy_hz=10.0, T=5, created=utc_now(),
     )  # fmt: skip
 
@@ -126,11 +126,12 @@ def test_store_undo_removes_exactly_one(db: PreferenceDB) -> None:
 
 def test_store_reward_models(db: PreferenceDB) -> None:
     assert db.latest_reward_model("r1") is None
-    assert db.add_reward_model("r1", "rm/1.pt", {"acc": 0.6}) == 1
-    assert db.add_reward_model("r1", "rm/2.pt", {"acc": 0.7}) == 2
-    assert db.add_reward_model("r2", "rm/x.pt") == 1
+    assert db.add_reward_model("r1", "reward_models/v1.pt", {"acc": 0.6}) == 1
+    assert db.add_reward_model("r1", "reward_models/v2.pt", {"acc": 0.7}) == 2
+    assert db.add_reward_model("r2", "reward_models/v9.pt") == 1
     rm = db.latest_reward_model("r1")
-    assert rm is not None and (rm.version, rm.path, rm.metrics) == (2, "rm/2.pt", {"acc": 0.7})
+    assert rm is not None and (rm.version, rm.metrics) == (2, {"acc": 0.7})
+    assert rm.path == "reward_models/v2.pt"
 
 
 def test_store_jsonl_round_trip(db: PreferenceDB, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_store_jsonl_round_trip(db: PreferenceDB, tmp_path: Path) -> None:
     db.add_query("r1", "c", "d", method="manual")
     db.add_label(q, "alice", "left", rating=3, tags=["off-task", "unnatural"], comment="ü")
     db.add_label(q, "bob", "right", shown_left="b")
-    db.add_reward_model("r1", "rm/1.pt", {"acc": 0.75, "n": 10})
+    db.add_reward_model("r1", "reward_models/v1.pt", {"acc": 0.75, "n": 10})
     n = db.export_jsonl(tmp_path / "a.jsonl")
     assert n == 1 + 4 + 2 + 2 + 1
     fresh = PreferenceDB(tmp_path / "fresh.db")

@@ -12,7 +12,7 @@ from rlhf_sandbox.store.db import SCHEMA_VERSION, ClipRow, PreferenceDB, utc_now
 
 def _clip(cid: str, run: str = "r1") -> ClipRow:
     return ClipRow(
-        id=cid, run=run, chunk="c.npz", env_id="e", config={}, seed=1, slot=0,
+        id=cid, run=run, chunk="0" * 32 + ".npz", env_id="e", config={}, seed=1, slot=0,
         start_step=0, fps=10.0, policy_hz=10.0, T=5, created=utc_now(),
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ def _fill(db: PreferenceDB, n_queries: int, raters_wanted: int) -> list[str]:
         ClipRow(
             id=c,
             run="r1",
-            chunk="c.npz",
+            chunk="0" * 32 + ".npz",
             env_id="e",
             config={},
             seed=1,
@@ -201,7 +201,7 @@ def test_commit_lost_in_transit_is_not_done_twice(
         monkeypatch.setattr(PostgresBackend, "write", flaky_write)
         q2 = db.add_query("r1", "a", "b")
         lid = db.add_label(q, "alice", "left", tags=["x"])
-        v = db.add_reward_model("r1", "rm/1.pt", {"acc": 0.5})
+        v = db.add_reward_model("r1", "reward_models/v1.pt", {"acc": 0.5})
         db.add_clips([ClipRow(**{**json.loads(json.dumps(db.get_clip("a").__dict__)), "id": "c"})])
         db.undo_label(lid)
         monkeypatch.undo()

@@ -21,12 +21,15 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from rlhf_sandbox.agents.ppo import RichProgress, unchecked_distributions
-from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
+from rlhf_sandbox.files import atomic_path, check_out_folder, replacing_folder
 
 TRAIN_DEFAULTS = ArenaConfig(roles=("companion", "companion", "villager", "villager"))
+
+
+ARENA_TRAIN = "arena train"  # the command whose marker an output folder carries
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,17 @@ def train_companions(
     ppo: PPOSettings | None = None,
     progress: bool = False,
     gif: bool = True,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train every companion of ``config.roles`` with one shared PPO policy, evaluate it
-    against random actions, write ``policy.pt``, ``settings.json`` and ``companions.gif``."""
+    against random actions, write ``policy.pt``, ``settings.json`` and ``companions.gif``
+    into ``out_dir``: a new (or empty) folder, or with ``overwrite`` an earlier output of
+    this function (its marker says so; anything else is a FolderError, checked before
+    training)."""
     cfg = config if config is not None else TRAIN_DEFAULTS
     ppo = ppo or PPOSettings()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_folder(out, ARENA_TRAIN, overwrite=overwrite)
     env = role_vec_env("companion", n_worlds, cfg)
     env.seed(seed)
     model = make_model(env, seed, ppo)
@@ -141,10 +148,6 @@ def train_companions(
     r_trained, d_trained = evaluate(greedy, cfg, seed + 10_000)
     r_random, d_random = evaluate(None, cfg, seed + 10_000)
     policy_path, gif_path = out / "policy.pt", out / "companions.gif"
-    with atomic_path(policy_path) as tmp:
-        torch.save(model.policy.state_dict(), tmp)
-    if gif:
-        write_gif(model, cfg, seed + 20_000, gif_path)
     result = TrainResult(
         timesteps, seconds, r_trained, r_random, d_trained, d_random, str(policy_path),
         str(gif_path) if gif else "",
@@ -157,8 +160,10 @@ def train_companions(
         "policy": "stable_baselines3 MlpPolicy state dict (torch.load weights_only=True)",
         "result": asdict(result),
     }
-    text = json.dumps(settings, indent=2)
-    with atomic_path(out / "settings.json") as tmp:
-        tmp.write_text(text)
+    with replacing_folder(out, ARENA_TRAIN, overwrite=overwrite) as folder:
+        torch.save(model.policy.state_dict(), folder / policy_path.name)
+        if gif:
+            write_gif(model, cfg, seed + 20_000, folder / gif_path.name)
+        (folder / "settings.json").write_text(json.dumps(settings, indent=2))
     env.close()
     return result

@@ -29,12 +29,13 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path, check_env_id, is_core_env
+from rlhf_sandbox.agents.rollout import ARENA_V0, check_env_id, is_core_env
 from rlhf_sandbox.config import build_config, check_types, reject_unknown
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
+from rlhf_sandbox.files import atomic_path
 
 FORMAT = "rlhf_sandbox.ppo_policy/1"
 ALGOS = ("ppo", "trpo")

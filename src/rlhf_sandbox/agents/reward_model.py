@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from rlhf_sandbox.agents.ppo import json_path, space_from_json, space_to_json
 from rlhf_sandbox.agents.reward_data import FitReport, PreferenceBatch
 from rlhf_sandbox.agents.reward_net import EnsembleMLP
-from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.config import (
     ConfigError,
     build_config,
@@ -42,6 +41,7 @@ from rlhf_sandbox.config import (
     setting,
     validate,
 )
+from rlhf_sandbox.files import atomic_path
 
 __all__ = [
     "FitReport",

@@ -50,14 +50,23 @@ from rlhf_sandbox.agents.raters import SyntheticRater, rater_config
 from rlhf_sandbox.agents.record import ClipSource, RecordClips, core_of
 from rlhf_sandbox.agents.reward_model import RewardEnsemble
 from rlhf_sandbox.agents.rlhf_settings import RLHFSettings, label_schedule
-from rlhf_sandbox.agents.rollout import ARENA_V0, atomic_path
+from rlhf_sandbox.agents.rollout import ARENA_V0
 from rlhf_sandbox.agents.run_store import RUN, RunStore, new_run_store, save, saved_run_store
 from rlhf_sandbox.agents.teachers import HUMAN, check_teacher
 from rlhf_sandbox.config import config_to_dict
+from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import FOLDER_DB, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
 __all__ = ["RUN", "LoopState", "RLHFLoop", "accuracy_text"]
+
+
+# What a run writes into its folder: a new run starts only where none of them is (a run's
+# or a user's own file of the same name is never overwritten).
+RUN_FILES = (
+    "checkpoint", "store", "settings.json", "store.json", "reward_models", "policy.pt",
+    "policy.json", "reward_model.pt", "reward_model.json", "report",
+)  # fmt: skip
 
 
 @dataclass
@@ -110,10 +119,11 @@ class RLHFLoop:
             self.where: RunStore = saved_run_store(self.out, store, clips, store_run)
         elif settings is None:
             raise ValueError("settings are needed to start a run")
-        elif any(
-            (self.out / p).exists() for p in ("checkpoint", "store", "settings.json", "store.json")
-        ):
-            raise FileExistsError(f"{self.out} holds a run already; resume it or pick a new folder")
+        elif taken := [p for p in RUN_FILES if (self.out / p).exists()]:
+            raise FileExistsError(
+                f"{self.out} holds {taken[0]} already (a run's, or someone's own): resume the"
+                " run or pick a new folder"
+            )
         else:
             self.where = new_run_store(self.out, store, clips, store_run)
         self.run = self.where.run
@@ -374,6 +384,8 @@ class RLHFLoop:
         ck = self.out / "checkpoint"
         self.state = LoopState(**json.loads((ck / "loop.json").read_text()))
         tag = self.state.checkpoint
+        if not (isinstance(tag, str) and len(tag) == 6 and tag.isdigit()):  # data, not a path
+            raise ValueError(f"{ck / 'loop.json'}: checkpoint {tag!r} is not one of ours")
         self.rng.bit_generator.state = self.state.rng
         if self.rater is not None and self.state.rater_rng:
             self.rater.rng.bit_generator.state = self.state.rater_rng

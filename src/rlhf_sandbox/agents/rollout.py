@@ -6,12 +6,7 @@ A *policy function* maps a batch of observations ``[N, *obs_shape]`` to a batch 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlhf_sandbox.envs import ARENA_IDS, DRIVING_IDS
+from rlhf_sandbox.files import atomic_path
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """``policy_fn(obs [N, *obs_shape]) -> actions [N, ...]``"""
@@ -52,49 +48,6 @@ def is_core_env(env_id: str) -> bool:
         return True
     ep = gym.spec(env_id).vector_entry_point
     return isinstance(ep, str) and ep.startswith("rlhf_sandbox.")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a new temporary folder beside ``path``; on success it takes ``path``'s place
-    (a folder already there is moved aside, then removed), on failure it is removed: the
-    folder at ``path`` is always whole, the old one or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the folder the usual mode
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{time.time_ns()}")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass(frozen=True)

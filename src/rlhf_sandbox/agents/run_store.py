@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import FOLDER_DB
 from rlhf_sandbox.store.url import (
     parse_clips_url,

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from rlhf_sandbox.agents.ray_connect import RayUnavailable, connect, disconnect
-from rlhf_sandbox.agents.rollout import atomic_dir, atomic_path
 from rlhf_sandbox.agents.sweep_config import RunSpec, SweepPlan
 from rlhf_sandbox.agents.sweep_summary import RunRow, write_plot, write_summary
+from rlhf_sandbox.files import atomic_dir, atomic_path
 
 RESULT = "result.json"
 LEFT_OUT = ("checkpoint",)  # run-folder parts not sent back from a worker

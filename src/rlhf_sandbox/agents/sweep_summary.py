@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlhf_sandbox.agents.rollout import atomic_path
 from rlhf_sandbox.agents.sweep_config import SEEDS, SweepPlan
+from rlhf_sandbox.files import atomic_path
 
 METRIC_COLUMNS = (
     "oracle_return", "env_return", "ended_early", "random_oracle_return",

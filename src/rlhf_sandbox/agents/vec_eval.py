@@ -10,7 +10,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlhf_sandbox.agents.record import core_of
-from rlhf_sandbox.agents.rollout import EvalResult, PolicyFn, StepObserver, atomic_path
+from rlhf_sandbox.agents.rollout import EvalResult, PolicyFn, StepObserver
+from rlhf_sandbox.files import atomic_path
 
 
 def evaluate_vec(

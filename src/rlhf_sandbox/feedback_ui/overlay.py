@@ -72,6 +72,7 @@ class RewardOverlay:
 
         from rlhf_sandbox.agents.reward_model import RewardEnsemble
         from rlhf_sandbox.store.clips import ClipStore
+        from rlhf_sandbox.store.names import check_reward_model_path
 
         torch.set_num_threads(1)  # small nets; leave the cores to the trainer
         clips = ClipStore.open(self._db_url, self._clips)
@@ -87,7 +88,8 @@ class RewardOverlay:
                         curve = RewardCurve(cid, 0, None, "no reward model yet")
                     else:
                         if row.version != version:
-                            model = RewardEnsemble.load(self._run_dir / row.path, device="cpu")
+                            path = check_reward_model_path(row.path, db.where, self._run)
+                            model = RewardEnsemble.load(self._run_dir / path, device="cpu")
                             version = row.version
                         rewards = clip_rewards(model, clips.get(cid))
                         curve = RewardCurve(cid, version, rewards)

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_sandbox.store.atomic import write_atomic
+from rlhf_sandbox.files import write_atomic
 from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
+from rlhf_sandbox.store.names import VERIFY, chunk_name_problem
 from rlhf_sandbox.store.url import parse_clips_url, parse_store_url
 
 FOLDER_DB = Path("store") / "prefs.sqlite"
@@ -265,7 +266,7 @@ class ClipStore:
         if self.root is None:
             self.db.add_clips(rows, chunk=(chunk, data))
             return ids
-        path = self.root / CHUNK_DIR / chunk
+        path = self.root / CHUNK_DIR / self._check_name(chunk)
         write_atomic(path, data)
         try:
             self.db.add_clips(rows)
@@ -274,8 +275,19 @@ class ClipStore:
             raise
         return ids
 
-    def read_chunk(self, name: str) -> bytes:
-        """A chunk's bytes, from the folder or else the database; ClipFileError if neither."""
+    def _check_name(self, name: str, clip: str | None = None) -> str:
+        """``name`` if it is of our writer's form; else (a path, ``..``) a ClipFileError
+        naming the clip and the store: a name from a store is data, never a path."""
+        why = chunk_name_problem(name, clip)
+        if why is not None:
+            raise ClipFileError(f"store {self.db.where}: {why}; it was not opened ({VERIFY})")
+        return name
+
+    def read_chunk(self, name: str, clip: str | None = None) -> bytes:
+        """A chunk's bytes, from the folder or else the database; ClipFileError if neither,
+        or if ``name`` is not a chunk name (``clip``: the clip that names it, for the
+        message)."""
+        self._check_name(name, clip)
         if self.root is not None:
             path = self.root / CHUNK_DIR / name
             try:
@@ -297,7 +309,7 @@ class ClipStore:
         """Put a chunk's bytes in the folder (atomically); a store without one refuses."""
         if self.root is None:
             raise ValueError("this ClipStore keeps chunks in the database: use import_rows")
-        write_atomic(self.root / CHUNK_DIR / name, data)
+        write_atomic(self.root / CHUNK_DIR / self._check_name(name), data)
 
     def sweep(self, *, older_than_s: float = 3600.0, delete_orphans: bool = False) -> list[Path]:
         """Remove leftovers of interrupted writes; returns the files removed.
@@ -325,36 +337,55 @@ class ClipStore:
         return self.db.clip_ids(run)
 
     def get(self, clip_id: str) -> Clip:
-        """Load one clip; unknown id -> KeyError, bad chunk file -> ClipFileError."""
+        """Load one clip; unknown id -> KeyError, bad chunk (or chunk name) -> ClipFileError."""
         row = self.db.get_clip(clip_id)
-        path = row.chunk if self.root is None else self.root / CHUNK_DIR / row.chunk
-        prefix = f"{clip_id}/"
-        try:
-            with np.load(io.BytesIO(self.read_chunk(row.chunk)), allow_pickle=False) as z:
+        data = self.read_chunk(row.chunk, clip_id)
+        return clips_of_chunk(data, [row], self._where_chunk(row.chunk))[0]
+
+    def _where_chunk(self, name: str) -> str:
+        return name if self.root is None else str(self.root / CHUNK_DIR / name)
+
+
+def clips_of_chunk(data: bytes, rows: Sequence[ClipRow], where: str) -> list[Clip]:
+    """The clips of ``rows`` from the ``.npz`` bytes of their chunk (read with
+    ``allow_pickle=False``); a chunk that does not hold one of them, or holds bad arrays,
+    is a ClipFileError naming ``where`` and the clip."""
+    out = []
+    try:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ClipFileError(f"clip file {where}: cannot read clip {rows[0].id} ({e})") from e
+    with z:
+        for row in rows:
+            prefix = f"{row.id}/"
+            try:
                 arrays = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-            if isinstance(e, ClipFileError):
-                raise
-            raise ClipFileError(f"clip file {path}: cannot read clip {clip_id} ({e})") from e
-        try:
-            features = {k[9:]: v for k, v in arrays.items() if k.startswith("features/")}
-            states = {k[7:]: v for k, v in arrays.items() if k.startswith("states/")}
-            return Clip(
-                id=clip_id,
-                run=row.run,
-                env_id=row.env_id,
-                config=row.config,
-                seed=row.seed,
-                slot=row.slot,
-                start_step=row.start_step,
-                fps=row.fps,
-                policy_hz=row.policy_hz,
-                obs=arrays["obs"],
-                actions=arrays["actions"],
-                rewards=arrays["rewards"],
-                features=features,
-                states=states or None,
-                frames=arrays.get("frames"),
-            )
-        except (KeyError, ValueError) as e:
-            raise ClipFileError(f"clip file {path}: bad data for clip {clip_id} ({e})") from e
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+                raise ClipFileError(f"clip file {where}: cannot read clip {row.id} ({e})") from e
+            try:
+                out.append(_clip(row, arrays))
+            except (KeyError, ValueError) as e:
+                raise ClipFileError(f"clip file {where}: bad data for clip {row.id} ({e})") from e
+    return out
+
+
+def _clip(row: ClipRow, arrays: dict[str, np.ndarray]) -> Clip:
+    features = {k[9:]: v for k, v in arrays.items() if k.startswith("features/")}
+    states = {k[7:]: v for k, v in arrays.items() if k.startswith("states/")}
+    return Clip(
+        id=row.id,
+        run=row.run,
+        env_id=row.env_id,
+        config=row.config,
+        seed=row.seed,
+        slot=row.slot,
+        start_step=row.start_step,
+        fps=row.fps,
+        policy_hz=row.policy_hz,
+        obs=arrays["obs"],
+        actions=arrays["actions"],
+        rewards=arrays["rewards"],
+        features=features,
+        states=states or None,
+        frames=arrays.get("frames"),
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 from rlhf_sandbox.store.clips import CHUNK_DIR, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 from rlhf_sandbox.store.url import parse_store_url
+from rlhf_sandbox.store.verify import check_names
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,12 @@ def copy_store(
     s = ClipStore.open(src, src_clips)
     d: ClipStore | None = None
     try:
+        rows = list(s.db.export_rows())
+        check_names(s.db.where, rows)  # before anything is opened or written
+        names = sorted(s.db.clip_chunks())
         d = ClipStore.open(dst, dst_clips)
         if not d.db.is_empty():
             raise ValueError(f"{d.db.where} is not empty: copy into a new or empty store")
-        rows = list(s.db.export_rows())
-        names = sorted(s.db.clip_chunks())
         if d.root is None:
             n = d.db.import_rows(rows, ((name, s.read_chunk(name)) for name in names))
         else:

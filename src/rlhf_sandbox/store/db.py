@@ -35,6 +35,7 @@ from typing import Any
 from rlhf_sandbox.store.db_claims import DEFAULT_LEASE_S, ClaimsAndLabels
 from rlhf_sandbox.store.db_core import _columns, _insert, _int_or_none, _row
 from rlhf_sandbox.store.db_io import ExportImport
+from rlhf_sandbox.store.names import check_chunk_name, check_reward_model_path
 from rlhf_sandbox.store.rows import (
     CHOICES,
     DEMO_KINDS,
@@ -119,6 +120,10 @@ class PreferenceDB(ClaimsAndLabels, ExportImport):
         with ``chunk`` (name, ``.npz`` bytes), the chunk goes into the database with them."""
         cols = _columns(ClipRow)
         sql = _insert("clips", cols)
+        for r in rows:
+            check_chunk_name(r.chunk, self.where, r.id)
+        if chunk is not None:
+            check_chunk_name(chunk[0], self.where)
 
         def body(c: Any, again: bool) -> None:
             if again and rows:  # the lost attempt committed if its first row is there
@@ -328,7 +333,9 @@ class PreferenceDB(ClaimsAndLabels, ExportImport):
     # ---- reward models ----------------------------------------------------------------
 
     def add_reward_model(self, run: str, path: str, metrics: dict[str, Any] | None = None) -> int:
-        """Register a trained reward model; returns its version (1, 2, ... per run)."""
+        """Register a trained reward model, its file ``path`` relative to the run folder
+        (``reward_models/v<N>.pt``); returns its version (1, 2, ... per run)."""
+        check_reward_model_path(path, self.where, run)
         metrics_json = json.dumps(metrics or {}, sort_keys=True)
 
         def body(c: Any, again: bool) -> int:

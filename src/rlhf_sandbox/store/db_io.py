@@ -9,8 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rlhf_sandbox.store.atomic import write_atomic
+from rlhf_sandbox.files import write_atomic
 from rlhf_sandbox.store.db_core import DBCore, _columns, _insert, _row
+from rlhf_sandbox.store.names import check_chunk_name, check_reward_model_path
 from rlhf_sandbox.store.rows import StoreConnectionError, utc_now
 from rlhf_sandbox.store.schema import TABLES
 
@@ -62,6 +63,10 @@ class ExportImport(DBCore):
                 )
             n = 0
             for table, row in records:
+                if table == "clips":
+                    check_chunk_name(row["chunk"], self.where, row["id"])
+                elif table == "reward_models":
+                    check_reward_model_path(row["path"], self.where, row["run"], row["version"])
                 cls, json_cols = TABLES[table]
                 cols = _columns(cls)
                 values = [
@@ -70,6 +75,7 @@ class ExportImport(DBCore):
                 c.execute(_insert(table, cols), values)
                 n += 1
             for name, data in chunks:
+                check_chunk_name(name, self.where)
                 c.execute(_insert("chunks", ("name", "data", "created")), (name, data, utc_now()))
             return n
 

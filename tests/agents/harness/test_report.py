@@ -14,6 +14,7 @@ from rlhf_sandbox.agents.harness import SuiteResult, evaluate, write_report
 from rlhf_sandbox.agents.harness import report as report_mod
 from rlhf_sandbox.agents.harness.metrics import METRIC_KEYS
 from rlhf_sandbox.envs.replay import render_clip
+from rlhf_sandbox.files import FolderError
 from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
@@ -84,8 +85,10 @@ def test_existing_folder_refused_and_failures_leave_nothing(
 ) -> None:
     out = tmp_path / "r"
     out.mkdir()
-    with pytest.raises(FileExistsError):
-        write_report(out, smoke_runs["idm"])
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FolderError, match="did not write"):
+        write_report(out, smoke_runs["idm"], overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
 
     def boom(*args: object) -> None:
         raise RuntimeError("disk full")

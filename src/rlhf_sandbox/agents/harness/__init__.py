@@ -27,6 +27,7 @@ from rlhf_sandbox.agents.harness.runner import (
     run_suite,
 )
 from rlhf_sandbox.agents.harness.suites import Scenario, Suite, SuiteError, load_suite
+from rlhf_sandbox.files import check_out_folder
 
 __all__ = [
     "Driver", "DriverError", "Scenario", "Suite", "SuiteError", "SuiteResult", "compare_runs",
@@ -55,8 +56,8 @@ def evaluate(
     ``episodes`` overrides every scenario's episode count; ``workers``: scenarios run side by
     side (see :func:`run_suite`).
     """
-    if out is not None and Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pick a new folder or overwrite it")
+    if out is not None:  # before any episode: a folder that is not ours is never replaced
+        check_out_folder(Path(out), "evaluate", overwrite=overwrite)
     s = suite if isinstance(suite, Suite) else load_suite(suite)
     if episodes is not None:
         s = s.with_episodes(episodes)

@@ -9,7 +9,7 @@ import numpy as np
 
 from rlhf_sandbox.agents.harness.metrics import BY_KEY, TTC_CAP
 from rlhf_sandbox.agents.harness.runner import SuiteResult
-from rlhf_sandbox.agents.rollout import atomic_path
+from rlhf_sandbox.files import atomic_path
 
 BAR_METRICS = (
     "collision", "off_road", "mean_speed", "progress", "short_headway", "min_ttc",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -35,9 +36,9 @@ from rlhf_sandbox.agents.harness.aggregate import OVERALL, summarize_run
 from rlhf_sandbox.agents.harness.markdown import markdown
 from rlhf_sandbox.agents.harness.metrics import METRIC_KEYS
 from rlhf_sandbox.agents.harness.runner import Episode, ScenarioResult, SuiteResult
-from rlhf_sandbox.agents.rollout import atomic_dir
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.replay import clip_frame, state_renderer
+from rlhf_sandbox.files import check_out_folder, replacing_folder
 from rlhf_sandbox.store.clips import FOLDER_DB, Clip, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 
@@ -73,22 +74,23 @@ def write_report(
     clips_url: str | None = None,
     store_run: str | None = None,
 ) -> Path:
-    """Write the report folder ``out`` atomically; returns ``out / "report.md"``.
+    """Write the report folder ``out`` atomically; returns ``out / "report.md"``. ``out``
+    must be new (or empty), or an earlier report of ``evaluate`` with ``overwrite``
+    (:func:`~rlhf_sandbox.files.check_out_folder`); a FolderError otherwise.
 
     ``store``: a shared store's URL for the episodes' clips instead of ``out/store``
     (``clips_url``: where its chunks go), under ``store_run`` (default: ``out``'s name)."""
     if clips not in CLIP_MODES:
         raise ValueError(f"clips must be one of {CLIP_MODES}, got {clips!r}")
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pick a new folder or overwrite it")
+    check_out_folder(out, "evaluate", overwrite=overwrite)
     target = None
     if store is not None:
         if clips == "none":
             raise ValueError("--store stores the episodes as clips: not with --clips none")
         names = store_run_names(store_run or out.resolve().name, baseline is not None)
         target = (store, clips_url, names)
-    with atomic_dir(out) as tmp:
+    with replacing_folder(out, "evaluate", overwrite=overwrite) as tmp:
         _write(tmp, policy, baseline, worst_k, clips, n_boot, target)
     return out / "report.md"
 
@@ -275,7 +277,8 @@ def _gifs(folder: Path, run: SuiteResult, bad: list[Episode]) -> list[str]:
         stride = max(1, round(clip.fps / GIF_FPS))
         ks = range(n - 1, max(-1, n - 1 - round(GIF_SECONDS * clip.fps)), -stride)[::-1]
         frames = np.stack([clip_frame(clip, k, size, renderer) for k in ks])
-        name = f"{i + 1:02d}_{e.scenario}_seed{e.seed}.gif"
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", e.scenario)  # a suite's name: data, not a path
+        name = f"{i + 1:02d}_{slug}_seed{e.seed}.gif"
         ms = 1000.0 * stride / clip.fps
         iio.imwrite(folder / name, frames, extension=".gif", duration=ms, loop=0)
         names.append(f"worst/{name}")
