@@ -42,8 +42,14 @@ import numpy as np
 from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401  (registers the ids)
-from rlhf_sandbox.agents.harness import Driver, Suite, load_suite, parse_driver, run_suite
-from rlhf_sandbox.agents.harness.runner import default_workers
+from rlhf_sandbox.agents.evaluation.harness import (
+    Driver,
+    Suite,
+    load_suite,
+    parse_driver,
+    run_suite,
+)
+from rlhf_sandbox.agents.evaluation.harness.runner import default_workers
 from rlhf_sandbox.sim import threads
 
 TARGET = 8.0
@@ -51,7 +57,8 @@ WAYS = ("batched", "one_worker", "serial", "one_at_a_time", "gym_loop")
 
 
 def small_sb3_zip(folder: Path) -> Path:
-    from rlhf_sandbox.agents.ppo import PPOSettings, make_model, make_vec_env
+    from rlhf_sandbox.agents.policy.ppo import PPOSettings, make_model
+    from rlhf_sandbox.envs.vector import make_vec_env
 
     env = make_vec_env("rlhf_sandbox/Highway-v0", 1, 0)
     model = make_model(env, PPOSettings(net_arch=(64, 64), n_envs=1, batch_size=64, seed=0))
@@ -85,8 +92,8 @@ def gym_loop_per_minute(driver: Driver, suite: Suite, repeats: int) -> list[floa
     """The same episodes through a plain Gymnasium loop over one env."""
     import gymnasium as gym
 
-    from rlhf_sandbox.agents.harness.drivers import check_driver_config
-    from rlhf_sandbox.agents.harness.metrics import episode_metrics
+    from rlhf_sandbox.agents.evaluation.harness.drivers import check_driver_config
+    from rlhf_sandbox.agents.evaluation.harness.metrics import episode_metrics
 
     out = []
     for _ in range(repeats):

@@ -45,12 +45,14 @@ def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
     import gymnasium as gym
 
     import rlhf_sandbox  # noqa: F401  (registers the ids)
-    from rlhf_sandbox.agents.oracles import get_oracle
-    from rlhf_sandbox.agents.ppo import load_policy
-    from rlhf_sandbox.agents.report import score_policy, train_oracle_ppo
-    from rlhf_sandbox.agents.rlhf import RLHFLoop
-    from rlhf_sandbox.agents.rollout import random_policy, sb3_policy
-    from rlhf_sandbox.cli_train import demo_settings
+    from rlhf_sandbox.agents.evaluation.rollouts import random_policy, sb3_policy
+    from rlhf_sandbox.agents.policy.ppo import load_policy
+    from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
+    from rlhf_sandbox.agents.rlhf.presets import demo_settings
+    from rlhf_sandbox.agents.rlhf.report import score_policy
+    from rlhf_sandbox.agents.rlhf.run import train_oracle_ppo
+    from rlhf_sandbox.agents.teachers.oracles import get_oracle
+    from rlhf_sandbox.store.run_folder import RunFolder
 
     oracle = get_oracle("courteous")
     rater = learner if learner in ("perfect", "mistake") else "perfect"
@@ -59,13 +61,13 @@ def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
         space = gym.make(s.env_id, **s.env_kwargs).action_space
         policy = random_policy(space, seed)
     elif learner == "oracle_ppo":
-        policy = train_oracle_ppo(s, oracle, progress=False)
+        policy = train_oracle_ppo(progress=False)(s, oracle)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             loop = RLHFLoop(s, tmp)
             loop.train(progress=False)
             loop.close()
-            policy = sb3_policy(load_policy(f"{tmp}/policy.pt"))
+            policy = sb3_policy(load_policy(RunFolder(tmp).policy))
     score = score_policy(policy, s, oracle, None, EPISODES).oracle_return
     assert score is not None
     return score
@@ -78,7 +80,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=LABELS)
     ap.add_argument("--jobs", type=int, default=1, help="learners run at once, one process each")
     args = ap.parse_args()
-    from rlhf_sandbox.cli_train import DEMO_ENV, DEMO_ENV_KWARGS
+    from rlhf_sandbox.agents.rlhf.presets import DEMO_ENV, DEMO_ENV_KWARGS
     from rlhf_sandbox.sim.driving.kernels import warm_up
 
     warm_up()  # compile (or load) the kernels once, before the workers start

@@ -53,10 +53,10 @@ OURS = """
 import json, sys, time, torch
 torch.set_num_threads(1)
 import rlhf_sandbox
-from rlhf_sandbox.agents.rlhf import RLHFLoop
-from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
-from rlhf_sandbox.agents.ppo import load_policy
-from rlhf_sandbox.agents.rollout import evaluate, sb3_policy
+from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
+from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
+from rlhf_sandbox.agents.policy.ppo import load_policy
+from rlhf_sandbox.agents.evaluation.rollouts import evaluate, sb3_policy
 d = json.loads(sys.argv[1]); seed = int(sys.argv[2]); out = sys.argv[3]
 d["seed"] = seed; d["ppo"]["seed"] = seed; d["reward_model"]["seed"] = seed
 loop = RLHFLoop(RLHFSettings.from_json(d), out)

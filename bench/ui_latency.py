@@ -32,10 +32,10 @@ from rlhf_sandbox.store.db import PreferenceDB
 
 
 def make_run(out: Path) -> None:
-    from rlhf_sandbox.agents.ppo import PPOSettings
-    from rlhf_sandbox.agents.reward_model import RewardModelConfig
-    from rlhf_sandbox.agents.rlhf import RLHFLoop
-    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+    from rlhf_sandbox.agents.policy.ppo import PPOSettings
+    from rlhf_sandbox.agents.reward.ensemble import RewardModelConfig
+    from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
+    from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
 
     s = RLHFSettings(
         env_id="rlhf_sandbox/Highway-v0",

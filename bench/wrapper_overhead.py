@@ -26,12 +26,13 @@ import numpy as np
 from common import save, single_thread
 
 import rlhf_sandbox  # noqa: F401
-from rlhf_sandbox.agents.absorbing import reward_space
-from rlhf_sandbox.agents.learned_reward import LearnedReward
-from rlhf_sandbox.agents.ppo import PPOSettings, make_model, make_vec_env
-from rlhf_sandbox.agents.record import RecordClips
-from rlhf_sandbox.agents.reward_data import PreferenceBatch
-from rlhf_sandbox.agents.reward_model import RewardEnsemble, RewardModelConfig
+from rlhf_sandbox.agents.policy.ppo import PPOSettings, make_model
+from rlhf_sandbox.agents.reward.absorbing import reward_space
+from rlhf_sandbox.agents.reward.batches import PreferenceBatch
+from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble, RewardModelConfig
+from rlhf_sandbox.agents.reward.wrappers import LearnedReward
+from rlhf_sandbox.agents.rlhf.recording import RecordClips
+from rlhf_sandbox.envs.vector import make_vec_env
 
 ENV = "rlhf_sandbox/Highway-v0"
 KW = {"policy_hz": 5, "duration": 20.0, "lanes": 3, "vehicles": 20}

@@ -106,3 +106,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/prefs.sqlite"
     return str(request.getfixturevalue("pg_url"))
+
+
+# A small suite file and a tiny SB3 model (zip and run folder), for the harness and CLI tests.
+TINY = """
+name = "tiny"
+[defaults]
+episodes = 4
+seed = 50
+[[scenario]]
+name = "highway"
+env = "rlhf_sandbox/Highway-v0"
+config = { lanes = 3, vehicles = 12, duration = 8.0 }
+[[scenario]]
+name = "intersection"
+env = "rlhf_sandbox/Intersection-v0"
+config = { duration = 6.0 }
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("suites") / "tiny.toml"
+    p.write_text(TINY)
+    return p
+
+
+@pytest.fixture(scope="session")
+def sb3_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PPO model trained for a few hundred steps, saved both ways: zip and run folder."""
+    from rlhf_sandbox.agents.policy.ppo import PPOSettings, save_policy, train_ppo
+
+    d = tmp_path_factory.mktemp("model")
+    s = PPOSettings(n_envs=2, n_steps=32, batch_size=32, n_epochs=1, net_arch=(16, 16))
+    model = train_ppo("rlhf_sandbox/HighwayFast-v0", 64, s, progress=False)
+    model.save(d / "model.zip")
+    run = d / "run"
+    save_policy(model, run / "policy.pt", s, env_id="rlhf_sandbox/HighwayFast-v0")
+    return d

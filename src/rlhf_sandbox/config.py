@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,18 +34,32 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def setting(
-    default: Any,
+    default: Any = dataclasses.MISSING,
     *,
+    factory: Callable[[], Any] | None = None,
     lo: float | None = None,
     hi: float | None = None,
     choices: tuple[Any, ...] | None = None,
     doc: str = "",
 ) -> Any:
-    """A dataclass field with bounds (inclusive) or a set of allowed values."""
+    """A dataclass field with bounds (inclusive) or a set of allowed values, and its
+    one-line doc (which the command line shows as the option's help: :func:`doc_of`).
+    No default: a required field; ``factory``: a default made anew for each instance (a
+    dict, a nested settings dataclass)."""
     meta = {"lo": lo, "hi": hi, "choices": choices, "doc": doc}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed in frozen settings")
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def doc_of(cls: type, name: str) -> str:
+    """The one-line doc of ``cls``'s field ``name`` (declared with :func:`setting`)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return str(f.metadata.get("doc", ""))
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
 def type_ok(value: Any, hint: Any) -> bool:

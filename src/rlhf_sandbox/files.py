@@ -175,3 +175,9 @@ def fresh_folder(folder: Path, command: str, *, overwrite: bool) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     mark(folder, command)
+
+
+# ---------------------------------------------------------------------- save / load
+def json_path(path: str | Path) -> Path:
+    """Where the JSON beside a ``.pt`` lives: same name, ``.json``."""
+    return Path(path).with_suffix(".json")

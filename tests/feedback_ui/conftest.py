@@ -16,10 +16,10 @@ from rlhf_sandbox.store.db import PreferenceDB
 @pytest.fixture(scope="session")
 def _driving_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic-teacher run on the highway: clips of world states, reward models."""
-    from rlhf_sandbox.agents.ppo import PPOSettings
-    from rlhf_sandbox.agents.reward_model import RewardModelConfig
-    from rlhf_sandbox.agents.rlhf import RLHFLoop
-    from rlhf_sandbox.agents.rlhf_settings import RLHFSettings
+    from rlhf_sandbox.agents.policy.ppo import PPOSettings
+    from rlhf_sandbox.agents.reward.ensemble import RewardModelConfig
+    from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
+    from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
 
     s = RLHFSettings(
         env_id="rlhf_sandbox/Highway-v0",

@@ -3,17 +3,39 @@
 ``render_clip(clip)`` gives the clip's frames ``[S, H, W, 3]`` at its own rate
 (``clip.fps``); ``clip_frame(clip, k)`` one of them. A clip of our driving world re-renders
 exactly the frame the env drew live at the same state.
+
+A clip is anything with the fields of :class:`Replayable` (the store's ``Clip`` has them):
+this module draws, it does not know where clips are kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from rlhf_sandbox.config import build_config
-from rlhf_sandbox.store.clips import Clip
+
+
+class Replayable(Protocol):
+    """What drawing a clip reads (``rlhf_sandbox.store.clips.Clip`` has it all)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def env_id(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def states(self) -> dict[str, np.ndarray] | None: ...
+    @property
+    def frames(self) -> np.ndarray | None: ...
+    @property
+    def T(self) -> int: ...
+    @property
+    def substeps(self) -> int: ...
+
 
 Renderer = Callable[[dict[str, np.ndarray], int, int], np.ndarray]
 
@@ -63,7 +85,7 @@ def state_renderer(env_id: str, config: dict[str, Any]) -> tuple[Renderer, tuple
 
 
 def clip_frame(
-    clip: Clip, k: int, size: tuple[int, int] | None = None, renderer: Renderer | None = None
+    clip: Replayable, k: int, size: tuple[int, int] | None = None, renderer: Renderer | None = None
 ) -> np.ndarray:
     """Frame ``k`` (of ``T * substeps + 1``) of a clip, ``[H, W, 3]`` uint8."""
     if clip.frames is not None:
@@ -77,7 +99,7 @@ def clip_frame(
     return renderer({name: v[k] for name, v in clip.states.items()}, w, h)
 
 
-def render_clip(clip: Clip, size: tuple[int, int] | None = None) -> np.ndarray:
+def render_clip(clip: Replayable, size: tuple[int, int] | None = None) -> np.ndarray:
     """Every frame of a clip, ``[S, H, W, 3]`` uint8, at ``clip.fps``."""
     if clip.frames is not None:
         return clip.frames

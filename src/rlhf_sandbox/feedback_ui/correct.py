@@ -16,6 +16,7 @@ import numpy as np
 
 from rlhf_sandbox.feedback_ui.episode import Segment
 from rlhf_sandbox.feedback_ui.worlds import PlayWorld
+from rlhf_sandbox.store.run_folder import RunFolder
 
 PolicyFn = Callable[[np.ndarray], Any]
 """``policy(obs [D]) -> action`` of one world."""
@@ -37,7 +38,7 @@ def policy_file(path: str | Path) -> Path:
     """A run folder means its ``policy.pt``; a file is taken as it is."""
     p = Path(path)
     if p.is_dir():
-        p = p / "policy.pt"
+        p = RunFolder(p).policy
     if not p.is_file():
         raise ValueError(f"no policy at {path} (a run folder with policy.pt, a .pt or a .zip)")
     return p
@@ -48,7 +49,8 @@ def load_policy_fn(path: str | Path, world: PlayWorld) -> PolicyFn:
     ``.zip``, which unpickles: trusted input only). Its spaces must be the world's."""
     import torch
 
-    from rlhf_sandbox.agents.ppo import load_policy, spaces_match
+    from rlhf_sandbox.agents.policy.ppo import load_policy
+    from rlhf_sandbox.envs.spaces import spaces_match
 
     torch.set_num_threads(1)
     p = policy_file(path)

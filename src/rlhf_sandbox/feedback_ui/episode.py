@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State, StepOut
-from rlhf_sandbox.store.clips import FOLDER_DB, Clip, ClipStore
+from rlhf_sandbox.store.clips import Clip, ClipStore
+from rlhf_sandbox.store.run_folder import RunFolder
 
 PLAYED = "play"  # clip run name of the clips a person played
 POLICY_REPLAY = "play/policy"  # clip run name of a policy's replay from a takeover state
@@ -133,10 +134,6 @@ def save_played(
 
 
 def open_store(run_dir: Any) -> ClipStore:
-    """The run folder's store (``store/prefs.sqlite`` and clip chunks), created if new."""
-    from pathlib import Path
-
-    from rlhf_sandbox.store.db import PreferenceDB
-
-    db = Path(run_dir) / FOLDER_DB
-    return ClipStore(db.parent, PreferenceDB(db))
+    """The run folder's own store, created if new."""
+    store: ClipStore = RunFolder(run_dir).open_store(create=True)
+    return store

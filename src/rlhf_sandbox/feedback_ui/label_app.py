@@ -21,8 +21,8 @@ from rlhf_sandbox.feedback_ui.label_keys import MAX_TAGS, translate
 from rlhf_sandbox.feedback_ui.label_view import LabelView
 from rlhf_sandbox.feedback_ui.overlay import RewardOverlay
 from rlhf_sandbox.feedback_ui.prefetch import Prefetcher
-from rlhf_sandbox.store.clips import FOLDER_DB
 from rlhf_sandbox.store.db import DEFAULT_LEASE_S, PreferenceDB
+from rlhf_sandbox.store.run_folder import RunFolder
 
 DEFAULT_TAGS = ("unsafe", "off-task", "unnatural", "boring")
 
@@ -66,9 +66,10 @@ class LabelApp:
         if len(tags) > MAX_TAGS:
             raise ValueError(f"at most {MAX_TAGS} tags, got {len(tags)}")
         self.run_dir = Path(run_dir)
-        db_url = store if store is not None else str(self.run_dir / FOLDER_DB)
-        if store is None and not (self.run_dir / FOLDER_DB).is_file():
-            raise FileNotFoundError(f"{self.run_dir}: no {FOLDER_DB} (not a run folder)")
+        own = RunFolder(self.run_dir).db
+        db_url = store if store is not None else str(own)
+        if store is None and not own.is_file():
+            raise FileNotFoundError(f"{self.run_dir}: no {own} (not a run folder)")
         self.db = PreferenceDB.open(db_url)  # a shared store: `store` (a URL), `clips`
         self.run_name = store_run(self.db, run)
         self.view = LabelView(mode)

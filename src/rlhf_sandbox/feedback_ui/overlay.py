@@ -28,7 +28,7 @@ class RewardCurve:
 
 def clip_rewards(model: Any, clip: Any) -> np.ndarray:
     """The model's normalised reward of each of the clip's steps, float32 ``[T]``."""
-    from rlhf_sandbox.agents.absorbing import flagged
+    from rlhf_sandbox.agents.reward.absorbing import flagged
 
     return np.asarray(model.predict(flagged(clip.obs), clip.actions), dtype=np.float32)
 
@@ -70,9 +70,9 @@ class RewardOverlay:
     def _work(self) -> None:
         import torch
 
-        from rlhf_sandbox.agents.reward_model import RewardEnsemble
+        from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
         from rlhf_sandbox.store.clips import ClipStore
-        from rlhf_sandbox.store.names import check_reward_model_path
+        from rlhf_sandbox.store.run_folder import RunFolder
 
         torch.set_num_threads(1)  # small nets; leave the cores to the trainer
         clips = ClipStore.open(self._db_url, self._clips)
@@ -88,8 +88,8 @@ class RewardOverlay:
                         curve = RewardCurve(cid, 0, None, "no reward model yet")
                     else:
                         if row.version != version:
-                            path = check_reward_model_path(row.path, db.where, self._run)
-                            model = RewardEnsemble.load(self._run_dir / path, device="cpu")
+                            path = RunFolder(self._run_dir).reward_model_file(row.path)
+                            model = RewardEnsemble.load(path, device="cpu")
                             version = row.version
                         rewards = clip_rewards(model, clips.get(cid))
                         curve = RewardCurve(cid, version, rewards)

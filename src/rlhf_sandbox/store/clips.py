@@ -33,8 +33,6 @@ from rlhf_sandbox.store.db import ClipRow, PreferenceDB, utc_now
 from rlhf_sandbox.store.names import VERIFY, chunk_name_problem
 from rlhf_sandbox.store.url import parse_clips_url, parse_store_url
 
-FOLDER_DB = Path("store") / "prefs.sqlite"
-"""A run folder's own store, relative to the folder: the database, its chunks beside it."""
 CHUNK_DIR = "chunks"
 
 

@@ -1,6 +1,6 @@
 """Names a store holds that become file names, checked against the one form our writers
 produce: a clip chunk is ``<32 hex digits>.npz`` (:class:`~rlhf_sandbox.store.clips.ClipStore`),
-a reward model ``reward_models/v<N>.pt`` (relative to its run folder).
+a reward model's file as :mod:`~rlhf_sandbox.store.run_folder` names it.
 
 A store is shared (a team's PostgreSQL server, a SQLite file from someone else): anyone who
 can write a row can write any name into it. Names are data, never paths: one that is not of
@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import re
 
+from rlhf_sandbox.store.run_folder import REWARD_MODELS, is_reward_model_name
+
 CHUNK_NAME = re.compile(r"[0-9a-f]{32}\.npz")
-REWARD_MODEL_PATH = re.compile(r"reward_models/v[1-9][0-9]{0,9}\.pt")
 VERIFY = "list such rows with `rlhf-sandbox store verify URL`"
 
 
 def is_chunk_name(name: object) -> bool:
     return isinstance(name, str) and CHUNK_NAME.fullmatch(name) is not None
-
-
-def is_reward_model_path(path: object) -> bool:
-    return isinstance(path, str) and REWARD_MODEL_PATH.fullmatch(path) is not None
 
 
 def chunk_name_problem(name: object, clip: str | None = None) -> str | None:
@@ -34,11 +31,11 @@ def chunk_name_problem(name: object, clip: str | None = None) -> str | None:
 
 def reward_model_problem(path: object, run: str, version: object) -> str | None:
     """Why ``path`` is not a reward model's file name, or None."""
-    if is_reward_model_path(path):
+    if is_reward_model_name(path):
         return None
     return (
         f"reward model v{version} of run {run!r} names its file {path!r},"
-        " which is not a reward model's (reward_models/v<N>.pt)"
+        f" which is not a reward model's ({REWARD_MODELS}/v<N>.pt)"
     )
 
 

@@ -1,0 +1,89 @@
+"""``report.md`` from the report's data (the dict that also becomes ``metrics.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlhf_sandbox.agents.evaluation.harness.aggregate import OVERALL
+from rlhf_sandbox.agents.evaluation.harness.metrics import BY_KEY, METRICS
+
+_MARK = {"better": "better", "worse": "**worse**", "no significant difference": "same"}
+
+
+def _fmt(v: float | None, key: str) -> str:
+    if v is None:
+        return "n/a"
+    m = BY_KEY[key]
+    if m.rate or m.unit == "share":
+        return f"{100 * v:.1f} %"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _cell(c: dict[str, Any], key: str) -> str:
+    return f"{_fmt(c['value'], key)} [{_fmt(c['lo'], key)}, {_fmt(c['hi'], key)}]"
+
+
+def _label(key: str) -> str:
+    m = BY_KEY[key]
+    return f"{m.label}" + (f" [{m.unit}]" if m.unit and m.unit != "share" else "")
+
+
+def _table(summary: dict[str, Any], groups: list[str]) -> list[str]:
+    lines = ["| metric | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
+    lines.append("| episodes | " + " | ".join(str(summary[g]["episodes"]) for g in groups) + " |")
+    for m in METRICS:
+        cells = [_cell(summary[g]["metrics"][m.key], m.key) for g in groups]
+        lines.append(f"| {_label(m.key)} ({m.better} is better) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(data: dict[str, Any]) -> str:
+    drivers = data["drivers"]
+    groups = [*data["scenarios"], OVERALL]
+    out = [f"# Evaluation: {drivers['policy']} on suite `{data['suite']}`", ""]
+    if "baseline" in drivers:
+        out += [f"Baseline: `{drivers['baseline']}`.", ""]
+    out += [f"Note: {n}." for n in data.get("notes", [])] + ([""] if data.get("notes") else [])
+    out += [
+        "Values are means over episodes (rates: share of episodes) with 95 % intervals:",
+        "Wilson for rates, bootstrap over episodes for the rest. Definitions: docs/HARNESS.md.",
+        "",
+        "## Scenarios",
+        "",
+        "| scenario | env | episodes | settings |",
+        "|---|---|---|---|",
+    ]
+    for name, s in data["scenarios"].items():
+        settings = ", ".join(f"{k}={v}" for k, v in s["overrides"].items()) or "defaults"
+        out.append(f"| {name} | {s['env_id']} | {len(s['seeds'])} | {settings} |")
+    for run in drivers:
+        out += ["", f"## {run}: `{drivers[run]}`", ""]
+        out += _table(data["summary"][run], groups)
+        ttc = data["summary"][run][OVERALL]["min_ttc_distribution"]
+        if ttc:
+            out += [
+                "",
+                "Minimum time-to-collision per episode (overall): "
+                + ", ".join(f"{k} = {v:.3g}" for k, v in ttc.items()),
+            ]
+    if data.get("ab"):
+        out += ["", "## A/B: policy - baseline", ""]
+        out += [
+            "Differences (policy minus baseline) with 95 % bootstrap intervals, paired by seed",
+            "where both played the same seeds. Verdict per metric, in the metric's direction.",
+            "",
+        ]
+        out += ["| metric | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
+        for m in METRICS:
+            cells = []
+            for g in groups:
+                c = data["ab"][g][m.key]
+                cells.append(f"{_cell(c, m.key)} {_MARK.get(c['verdict'], c['verdict'])}")
+            out.append(f"| {_label(m.key)} | " + " | ".join(cells) + " |")
+    out += ["", "## Plots", "", "![scenarios](scenarios.png)", "", "![ttc](ttc_hist.png)"]
+    out += ["", "![speed](speed_hist.png)", "", "## Worst episodes of the policy", ""]
+    for w in data["worst"]:
+        out.append(f"- {w['scenario']}, seed {w['seed']}: ![]({w['gif']})")
+    if not data["worst"]:
+        out.append("none")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""What acts: PPO settings, building, training, saving and loading policies; NPC training."""

@@ -1,0 +1,535 @@
+"""A reward model learned from preferences: an ensemble of small MLPs over (observation, action).
+
+As in Christiano et al. (2017), a segment's score is the sum of its per-step rewards
+``r(o, a)``, and the chance that a person prefers the left segment of a pair is
+
+    P(left) = (1 - rr) * sigmoid(R_left - R_right) + rr / 2,
+
+where ``rr`` (``random_response``) allows for answers given at random. Each member is
+trained on its own bootstrap resample of the training pairs, from its own initial
+weights, so the members' disagreement can guide which pairs to ask about next.
+
+The K members are one :class:`~rlhf_sandbox.agents.reward.net.EnsembleMLP` (batched
+layers), so one forward pass evaluates them all; ``predict``, on the PPO hot path, uses its
+fast path with the member mean and the normalisation folded into the last layer. Weight
+decay is AdamW's decoupled decay, not an L2 term in the loss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlhf_sandbox.agents.reward.batches import FitReport, PreferenceBatch
+from rlhf_sandbox.agents.reward.net import EnsembleMLP
+from rlhf_sandbox.config import (
+    ConfigError,
+    build_config,
+    config_from_mapping,
+    config_to_dict,
+    setting,
+    validate,
+)
+from rlhf_sandbox.envs.spaces import space_from_json, space_to_json
+from rlhf_sandbox.files import atomic_path, json_path
+
+__all__ = [
+    "FitReport",
+    "PreferenceBatch",
+    "RewardEnsemble",
+    "RewardModelConfig",
+    "bradley_terry_loss",
+    "heldout_mask",
+]
+
+FORMAT = "rlhf_sandbox.reward_ensemble/1"
+_EVAL_ROWS = 1 << 16  # steps per forward pass when evaluating many pairs (bounds memory)
+_MIN_DELTA = 1e-6  # a held-out loss must drop by more than this to count as better
+
+
+@dataclass(frozen=True)
+class RewardModelConfig:
+    """Settings of a reward-model ensemble and of its training."""
+
+    n_members: int = setting(3, lo=1, hi=256, doc="networks in the ensemble (K)")
+    hidden: tuple[int, ...] = setting((64, 64), lo=1, doc="hidden layer widths; () is linear")
+    activation: Literal["relu", "tanh", "leaky_relu"] = setting("relu", doc="hidden activation")
+    lr: float = setting(1e-3, lo=0.0, doc="AdamW step size (> 0)")
+    weight_decay: float = setting(
+        1e-4, lo=0.0, doc="AdamW's decoupled weight decay (not an L2 term in the loss)"
+    )
+    batch_size: int = setting(64, lo=1, doc="pairs per gradient step (per member)")
+    max_epochs: int = setting(100, lo=1, doc="most passes over each member's resample per fit")
+    patience: int = setting(5, lo=1, doc="epochs without a better held-out loss before stopping")
+    holdout: float = setting(0.15, lo=0.0, doc="share of pairs held out, in [0, 1)")
+    random_response: float = setting(0.1, lo=0.0, doc="chance of a random answer, in [0, 1)")
+    bagging: bool = setting(True, doc="each member trains on a bootstrap resample of the pairs")
+    normalise: bool = setting(True, doc="rewards scaled to mean 0, std 1 over the fit's steps")
+    normalise_inputs: bool = setting(
+        False, doc="observations standardised by the first fit's steps (then kept fixed)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", doc="auto: cuda if available")
+    seed: int = setting(0, lo=0, doc="seed of the initial weights, the split and the resamples")
+
+    def __post_init__(self) -> None:
+        validate(self)
+        name = type(self).__name__
+        if self.lr <= 0:
+            raise ConfigError(f"{name}.lr must be > 0, got {self.lr!r}")
+        for field in ("holdout", "random_response"):
+            if getattr(self, field) >= 1:
+                raise ConfigError(f"{name}.{field} must be < 1, got {getattr(self, field)!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(
+                f"{name}.device is 'cuda' but CUDA is not available to torch "
+                f"{torch.__version__}; use 'auto' or 'cpu'"
+            )
+
+
+def _pair_nll(diff: torch.Tensor, target: torch.Tensor, random_response: float) -> torch.Tensor:
+    """Cross-entropy of each pair, given ``diff = R_left - R_right`` (elementwise)."""
+    if random_response == 0.0:
+        return -(target * F.logsigmoid(diff) + (1 - target) * F.logsigmoid(-diff))
+    keep, half = 1.0 - random_response, 0.5 * random_response
+    log_p = torch.log(keep * torch.sigmoid(diff) + half)  # >= log(rr / 2): finite
+    log_q = torch.log(keep * torch.sigmoid(-diff) + half)
+    return -(target * log_p + (1 - target) * log_q)
+
+
+def bradley_terry_loss(
+    returns_left: torch.Tensor,
+    returns_right: torch.Tensor,
+    target: torch.Tensor,
+    random_response: float = 0.0,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy of the labels under the Bradley-Terry model with random responses.
+
+    ``P(left) = (1 - rr) sigmoid(R_l - R_r) + rr / 2``; ``target`` is the labelled chance of
+    left (0.5 for equal). With ``weight``, the weighted mean ``sum(w * ce) / sum(w)``.
+    All tensors broadcast together; the result is a scalar.
+    """
+    if not 0.0 <= random_response < 1.0:
+        raise ValueError(f"random_response must be in [0, 1), got {random_response!r}")
+    nll = _pair_nll(returns_left - returns_right, target, random_response)
+    if weight is None:
+        return nll.mean()
+    weight = torch.broadcast_to(weight, nll.shape)
+    return (weight * nll).sum() / weight.sum().clamp_min(1e-12)
+
+
+class RewardEnsemble:
+    """An ensemble of reward networks over a Box observation and a Box or Discrete action.
+
+    Inputs are the flattened observation and the flattened Box action (or the Discrete
+    action as one-hot). ``predict`` gives the ensemble's mean reward, normalised to mean 0
+    and std 1 over the steps of the last fit (when ``config.normalise``).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        config: RewardModelConfig | None = None,
+    ) -> None:
+        self.config = config if config is not None else RewardModelConfig()
+        if not isinstance(observation_space, gym.spaces.Box):
+            raise ValueError(
+                f"RewardEnsemble needs a Box observation space, got {observation_space}"
+            )
+        self._act_shape: tuple[int, ...]
+        if isinstance(action_space, gym.spaces.Discrete):
+            self._discrete, act_dim = True, int(action_space.n)
+            self._act_start, self._act_shape = int(action_space.start), ()
+        elif isinstance(action_space, gym.spaces.Box):
+            self._discrete, act_dim = False, int(np.prod(action_space.shape, dtype=np.int64))
+            self._act_start, self._act_shape = 0, tuple(action_space.shape)
+        else:
+            raise ValueError(
+                f"RewardEnsemble needs a Box or Discrete action space, got {action_space}"
+            )
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self._obs_shape: tuple[int, ...] = tuple(observation_space.shape)
+        self._obs_dim = int(np.prod(self._obs_shape, dtype=np.int64))
+        self._act_dim = act_dim
+        cfg = self.config
+        want = cfg.device if cfg.device != "auto" else "cuda"
+        self.device = torch.device(want if want == "cpu" or torch.cuda.is_available() else "cpu")
+        self._cpu = self.device.type == "cpu"
+        self.net = EnsembleMLP(
+            cfg.n_members,
+            self._obs_dim,
+            act_dim,
+            self._discrete,
+            cfg.hidden,
+            cfg.activation,
+            cfg.seed,
+        ).to(self.device)
+        self.version = 0
+        """completed fits"""
+        self.last_report: FitReport | None = None
+        """the report of the last fit (also after :meth:`load`)"""
+
+    @property
+    def n_members(self) -> int:
+        return self.config.n_members
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, obs: np.ndarray, actions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps ``[N, *obs_shape]`` and actions as the tensors that the network takes."""
+        o = np.ascontiguousarray(obs, dtype=np.float32)
+        n = o.shape[0] if o.ndim else 0
+        if o.shape[1:] != self._obs_shape:
+            raise ValueError(f"obs must have shape [N, *{self._obs_shape}], got {o.shape}")
+        o_t = torch.from_numpy(o).view(n, self._obs_dim)
+        a = np.asarray(actions)
+        if self._discrete:
+            if a.shape != (n,):
+                raise ValueError(f"Discrete actions must have shape [{n}], got {a.shape}")
+            a = a.astype(np.int64, copy=False)
+            if self._act_start:
+                a = a - self._act_start
+            if n and (a.min() < 0 or a.max() >= self._act_dim):
+                raise ValueError(
+                    f"actions must be in {self.action_space}, got {a + self._act_start}"
+                )
+            a_t = torch.from_numpy(np.ascontiguousarray(a))
+        else:
+            if a.shape != (n, *self._act_shape):
+                raise ValueError(
+                    f"actions must have shape [{n}, *{self._act_shape}], got {a.shape}"
+                )
+            a_t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).view(n, self._act_dim)
+        if not self._cpu:
+            o_t, a_t = o_t.to(self.device), a_t.to(self.device)
+        if self.config.normalise_inputs:
+            o_t = (o_t - self.net.in_mean) / self.net.in_std
+        return o_t, a_t
+
+    def _segments(self, obs: np.ndarray, actions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segments ``[M, T, *obs_shape]`` as tensors ``[M, T, obs_dim]``, ``[M, T(, act_dim)]``."""
+        o, a = np.asarray(obs), np.asarray(actions)
+        if o.ndim < 2:
+            raise ValueError(f"segments must have shape [M, T, *{self._obs_shape}], got {o.shape}")
+        m, t = o.shape[:2]
+        if a.shape[:2] != (m, t):
+            raise ValueError(f"actions {a.shape} do not match segments {o.shape}")
+        o_t, a_t = self._inputs(o.reshape(m * t, *o.shape[2:]), a.reshape(m * t, *a.shape[2:]))
+        return o_t.view(m, t, -1), a_t.view(m, t, *a_t.shape[1:])
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The ensemble's mean normalised reward of each step: float32 ``[N]``.
+
+        ``obs``: ``[N, *obs_shape]``; ``actions``: ``[N, *act_shape]`` (``[N]`` for Discrete).
+        One forward pass for all members.
+        """
+        o, a = self._inputs(obs, actions)
+        with torch.inference_mode():
+            r = self.net.predict_normalised(o, a)
+            return r.numpy() if self._cpu else r.cpu().numpy()
+
+    def member_rewards(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Each member's normalised reward of each step: float32 ``[K, N]``."""
+        o, a = self._inputs(obs, actions)
+        with torch.inference_mode():
+            return self._normalised(self._step_rewards(o, a)).cpu().numpy()
+
+    def segment_returns(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Each member's return (normalised rewards summed over T) of each segment: ``[K, M]``.
+
+        ``obs``: ``[M, T, *obs_shape]``; ``actions``: ``[M, T, *act_shape]``.
+        """
+        o, a = self._segments(obs, actions)
+        with torch.inference_mode():
+            return self._normalised(self._step_rewards(o, a)).sum(-1).cpu().numpy()
+
+    def preference_probs(
+        self,
+        obs_left: np.ndarray,
+        act_left: np.ndarray,
+        obs_right: np.ndarray,
+        act_right: np.ndarray,
+    ) -> np.ndarray:
+        """Each member's chance that the left segment is preferred: float32 ``[K, P]``.
+
+        The model that training fits: raw (unnormalised) returns and ``random_response``.
+        """
+        ol, al = self._segments(obs_left, act_left)
+        o_r, a_r = self._segments(obs_right, act_right)
+        if ol.shape != o_r.shape:
+            raise ValueError(f"left {tuple(ol.shape)} and right {tuple(o_r.shape)} differ")
+        rr = self.config.random_response
+        with torch.inference_mode():
+            diff = self._step_rewards(ol, al).sum(-1) - self._step_rewards(o_r, a_r).sum(-1)
+            p = (1 - rr) * torch.sigmoid(diff) + rr / 2
+            return p.cpu().numpy()
+
+    def _normalised(self, raw: torch.Tensor) -> torch.Tensor:
+        return (raw - self.net.norm_mean) / self.net.norm_std
+
+    def _step_rewards(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Raw rewards ``[K, *lead]`` of steps ``[*lead, obs_dim]``, in chunks of steps."""
+        lead = obs.shape[:-1]
+        o = obs.reshape(-1, obs.shape[-1])
+        a = act.reshape(-1) if self._discrete else act.reshape(-1, act.shape[-1])
+        parts = [
+            self.net(o[i : i + _EVAL_ROWS], a[i : i + _EVAL_ROWS])
+            for i in range(0, max(o.shape[0], 1), _EVAL_ROWS)
+        ]
+        return torch.cat(parts, 1).view(self.n_members, *lead)
+
+    # ------------------------------------------------------------------ training
+    def _batch_tensors(self, batch: PreferenceBatch) -> dict[str, torch.Tensor]:
+        """The batch, checked, as tensors: ``obs`` ``[P, 2, T, obs_dim]``, ``act``
+        ``[P, 2, T(, act_dim)]`` (left then right), ``target`` and ``weight`` ``[P]``."""
+        if not isinstance(batch, PreferenceBatch):
+            raise TypeError(f"fit needs a PreferenceBatch, got {type(batch).__name__}")
+        target = np.asarray(batch.target, dtype=np.float32)
+        if target.ndim != 1 or target.shape[0] == 0:
+            raise ValueError(f"target must have shape [P] with P >= 1, got {target.shape}")
+        if not np.all((target >= 0) & (target <= 1)):
+            raise ValueError("target must hold probabilities in [0, 1]")
+        p = target.shape[0]
+        weight = (
+            np.ones(p, np.float32)
+            if batch.weight is None
+            else np.asarray(batch.weight, dtype=np.float32)
+        )
+        if weight.shape != (p,) or not np.all(np.isfinite(weight) & (weight >= 0)):
+            raise ValueError(f"weight must be finite, >= 0 and of shape [{p}]")
+        ol, al = self._segments(batch.obs_left, batch.act_left)
+        o_r, a_r = self._segments(batch.obs_right, batch.act_right)
+        if ol.shape[0] != p or o_r.shape != ol.shape:
+            raise ValueError(
+                f"obs_left {tuple(ol.shape)} and obs_right {tuple(o_r.shape)} must both be "
+                f"[P={p}, T, ...] with the same T"
+            )
+        dev = self.device
+        return {
+            "obs": torch.stack([ol, o_r], 1),
+            "act": torch.stack([al, a_r], 1),
+            "target": torch.from_numpy(target).to(dev),
+            "weight": torch.from_numpy(weight).to(dev),
+        }
+
+    def _member_losses(self, data: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        """Each member's loss ``[K]`` over its own pairs ``idx`` ``[K, B]``."""
+        k, b = idx.shape
+        obs, act = data["obs"][idx], data["act"][idx]  # [K, B, 2, T, ...]
+        t = obs.shape[3]
+        r = self.net(obs.view(k, b * 2 * t, -1), act.view(k, b * 2 * t, *act.shape[4:]))
+        ret = r.view(k, b, 2, t).sum(-1)
+        nll = _pair_nll(ret[..., 0] - ret[..., 1], data["target"][idx], self.config.random_response)
+        w = data["weight"][idx]
+        return (w * nll).sum(1) / w.sum(1).clamp_min(1e-12)
+
+    def _evaluate(
+        self, data: dict[str, torch.Tensor], idx: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Each member's loss ``[K]`` over the pairs ``idx`` (shared by all members), and the
+        ensemble's mean return difference of each pair ``[len(idx)]``."""
+        i = torch.from_numpy(idx).to(self.device)
+        with torch.no_grad():
+            ret = self._step_rewards(data["obs"][i], data["act"][i]).sum(-1)  # [K, n, 2]
+            diff = ret[..., 0] - ret[..., 1]
+            nll = _pair_nll(diff, data["target"][i], self.config.random_response)
+            w = data["weight"][i]
+            loss = (w * nll).sum(1) / w.sum().clamp_min(1e-12)
+        return loss, diff.mean(0).cpu().numpy()
+
+    def fit(
+        self, batch: PreferenceBatch, *, progress: Callable[[int, float], None] | None = None
+    ) -> FitReport:
+        """Train every member on ``batch``, starting from the current weights.
+
+        The pairs that :func:`heldout_mask` picks are held out (a pair keeps its side of the
+        split while the batch grows by appending). Each member draws a bootstrap resample of
+        the training pairs (``bagging``; a new one each fit) and is trained on minibatches of
+        it with AdamW (a fresh optimiser each fit). After each epoch ``progress(epoch, loss)``
+        gets the members' mean held-out loss (the training pairs' loss when none are held
+        out). Each member's best weights by that loss are kept; training stops once no
+        member has improved for ``patience`` epochs, and the best weights are restored.
+        Finally the normalisation is set from the ensemble's mean raw reward over every step
+        of ``batch`` (both sides of every pair).
+        """
+        start = time.perf_counter()
+        cfg = self.config
+        if cfg.normalise_inputs and self.version == 0:
+            self._set_input_normalisation(batch)
+        data = self._batch_tensors(batch)
+        p = int(data["target"].shape[0])
+        held = heldout_mask(p, cfg.holdout, cfg.seed)
+        train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+        stop_idx = held_idx if held_idx.size else train_idx
+        n_train, k = train_idx.size, cfg.n_members
+        rng = np.random.default_rng([cfg.seed, 2, self.version])
+        if cfg.bagging:
+            samples = train_idx[rng.integers(0, n_train, (k, n_train))]
+        else:
+            samples = np.broadcast_to(train_idx, (k, n_train))
+        params = self.net.member_views()  # (parameter, its [K, ...] view)
+        opt = torch.optim.AdamW([q for q, _ in params], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        best = [v.detach().clone() for _, v in params]
+        best_loss = torch.full((k,), math.inf, device=self.device)
+        since_best = np.zeros(k, np.int64)
+        epoch = 0
+        for epoch in range(1, cfg.max_epochs + 1):
+            order = torch.from_numpy(rng.permuted(samples, axis=1)).to(self.device)
+            for s in range(0, n_train, cfg.batch_size):
+                loss = self._member_losses(data, order[:, s : s + cfg.batch_size])
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # members share no weights: each gets its own gradient
+                opt.step()
+            stop_loss, _ = self._evaluate(data, stop_idx)
+            better = stop_loss < best_loss - _MIN_DELTA
+            with torch.no_grad():
+                for (_, v), v_best in zip(params, best, strict=True):
+                    v_best.copy_(torch.where(better.view(-1, *[1] * (v.dim() - 1)), v, v_best))
+            best_loss = torch.where(better, stop_loss, best_loss)
+            since_best = np.where(better.cpu().numpy(), 0, since_best + 1)
+            if progress is not None:
+                progress(epoch, float(stop_loss.mean()))
+            if since_best.min() >= cfg.patience:
+                break
+        with torch.no_grad():
+            for (_, v), v_best in zip(params, best, strict=True):
+                v.copy_(v_best)
+        self._set_normalisation(data)
+        target = data["target"].cpu().numpy()
+        train_loss, train_diff = self._evaluate(data, train_idx)
+        if held_idx.size:
+            held_loss, held_diff = self._evaluate(data, held_idx)
+            heldout_loss = float(held_loss.mean())
+            heldout_accuracy = _accuracy(held_diff, target[held_idx])
+        else:
+            heldout_loss = heldout_accuracy = math.nan
+        self.version += 1
+        self.last_report = FitReport(
+            n_pairs=p,
+            n_train=int(n_train),
+            n_heldout=int(held_idx.size),
+            train_loss=float(train_loss.mean()),
+            heldout_loss=heldout_loss,
+            heldout_accuracy=heldout_accuracy,
+            train_accuracy=_accuracy(train_diff, target[train_idx]),
+            epochs=epoch,
+            seconds=time.perf_counter() - start,
+        )
+        return self.last_report
+
+    def _set_input_normalisation(self, batch: PreferenceBatch) -> None:
+        """Per-entry mean and std of the observations of every step of the first fit."""
+        steps = np.concatenate([batch.obs_left, batch.obs_right], axis=0)
+        steps = steps.reshape(-1, self._obs_dim).astype(np.float64)
+        with torch.no_grad():
+            self.net.in_mean.copy_(torch.from_numpy(steps.mean(axis=0)))
+            self.net.in_std.copy_(torch.from_numpy(steps.std(axis=0)).clamp_min(1e-3))
+
+    def _set_normalisation(self, data: dict[str, torch.Tensor]) -> None:
+        if not self.config.normalise:
+            return
+        with torch.no_grad():
+            steps = self._step_rewards(data["obs"], data["act"]).mean(0).double()
+            self.net.norm_mean.fill_(steps.mean())
+            self.net.norm_std.fill_(steps.std(correction=0).clamp_min(1e-8))
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Write the weights and normalisation to ``path`` (``torch.save`` of a state dict)
+        and the settings, spaces, version and last report to ``path`` with ``.json``.
+        Both writes are atomic. Returns the JSON's path."""
+        path = Path(path)
+        jpath = json_path(path)
+        if jpath == path:
+            raise ValueError(f"{path}: the weights need a suffix other than .json (e.g. .pt)")
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        state["version"] = torch.tensor(self.version)
+        meta = {
+            "format": FORMAT,
+            "config": config_to_dict(self.config),
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "version": self.version,
+            "normalisation": {
+                "mean": float(self.net.norm_mean),
+                "std": float(self.net.norm_std),
+            },
+            "metrics": None if self.last_report is None else self.last_report.to_json(),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        with atomic_path(jpath) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        return jpath
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> RewardEnsemble:
+        """An ensemble saved by :meth:`save`, on ``device`` (``torch.load(weights_only=True)``).
+
+        ``device`` replaces the saved ``config.device``. A missing file is a
+        FileNotFoundError and an unreadable or mismatched one a ValueError, each naming it.
+        """
+        path = Path(path)
+        jpath = json_path(path)
+        for f in (path, jpath):
+            if not f.is_file():
+                raise FileNotFoundError(f"{f}: no such file (a reward model is a .pt and a .json)")
+        try:
+            meta = json.loads(jpath.read_text())
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError(f"format is not {FORMAT!r}")
+            config = config_from_mapping(RewardModelConfig, dict(meta["config"], device="cpu"))
+            obs_space = space_from_json(meta["observation_space"])
+            act_space = space_from_json(meta["action_space"])
+            report = None if meta["metrics"] is None else FitReport.from_json(meta["metrics"])
+            version = int(meta["version"])
+        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError, ConfigError included
+            raise ValueError(f"{jpath}: not a saved reward model ({e!r})") from None
+        config = build_config(RewardModelConfig, config, device=device)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several types for a damaged file; report one
+            raise ValueError(f"{path}: cannot read the reward model weights ({e})") from None
+        model = cls(obs_space, act_space, config)
+        try:
+            saved_version = int(state.pop("version"))
+            if saved_version != version:
+                raise ValueError(f"{path} is version {saved_version}, {jpath} says {version}")
+            model.net.load_state_dict(state)
+        except (AttributeError, KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise ValueError(f"{path}: does not match {jpath} ({e})") from None
+        model.version, model.last_report = version, report
+        return model
+
+
+def heldout_mask(n_pairs: int, holdout: float, seed: int) -> np.ndarray:
+    """Which pairs :meth:`RewardEnsemble.fit` holds out: bool ``[n_pairs]``.
+
+    Pair i is held out when the i-th number of a uniform stream seeded by ``seed`` is below
+    ``holdout``, so the mask of a longer batch begins with that of a shorter one. At least
+    one pair (the last, if need be) is kept for training.
+    """
+    held = np.random.default_rng([seed, 1]).random(n_pairs) < holdout
+    if n_pairs and held.all():
+        held[-1] = False
+    return held
+
+
+def _accuracy(diff: np.ndarray, target: np.ndarray) -> float:
+    """Share of the pairs with ``target != 0.5`` where ``diff`` has the sign of ``target - .5``."""
+    labelled = target != 0.5
+    if not labelled.any():
+        return math.nan
+    return float(np.mean(np.sign(diff[labelled]) == np.sign(target[labelled] - 0.5)))

@@ -1,0 +1,1 @@
+"""Many runs on Ray: the sweep file, the runs, the summary."""

@@ -1,0 +1,116 @@
+"""What every command shares: the error exit, the process set-up, shared options.
+
+Bad input is one line on stderr, ``Error: ...``, and exit code 2 (:func:`fail`). A
+command parses its options, checks them, calls one function of ``agents`` (or ``store``,
+``feedback_ui``) and prints; it computes nothing of its own.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rlhf_sandbox import display
+
+URL_HELP = "store URL: sqlite:///PATH (or a path) or postgresql://USER@HOST:PORT/DB"
+CLIPS_HELP = (
+    "where clip chunks are: file:///DIR (or a folder) or db [default: next to a SQLite file;"
+    " in the database for PostgreSQL]"
+)
+
+# The options of the commands that take a shared store (`queue`, `raters`, `label`, ...).
+StoreURLOption = Annotated[
+    str | None, typer.Option("--store", help="a shared store's URL instead of the run folder's")
+]
+ClipsURLOption = Annotated[
+    str | None, typer.Option(help="with --store: where clips are, file:///DIR or db")
+]
+EnvArgOption = Annotated[list[str] | None, typer.Option(help="env setting KEY=VALUE (repeatable)")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``Error: message`` (on one line) on stderr; the caller raises the returned exit."""
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)
+    return typer.Exit(code=2)
+
+
+def setup(window: bool = False, headless: bool = False) -> None:
+    """The process set-up of a command, once: where pygame draws (off-screen unless the
+    command opens a window for a person; see :mod:`rlhf_sandbox.display`)."""
+    if window:
+        display.windowed(headless)
+    else:
+        display.offscreen()
+
+
+def one_torch_thread() -> None:
+    """torch on one thread: small networks gain nothing from more, and the worlds' kernels
+    want the cores. Called after the input checks (importing torch takes a while)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
+    """``["lanes=3", "policy_hz=5"]`` -> ``{"lanes": 3, "policy_hz": 5}`` (TOML values; a
+    bare word is a string, a list a tuple)."""
+    out: dict[str, Any] = {}
+    for p in pairs or []:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env-arg {p!r}: expected KEY=VALUE")
+        try:
+            out[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def read_toml(path: Path | None) -> dict[str, Any]:
+    """A settings file's tables ({} without one); a missing or malformed file: ValueError."""
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"config file {path} is a folder") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {path}: malformed TOML ({e})") from None
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or an unreachable store: one ``Error:`` line."""
+    from rlhf_sandbox.store.clips import ClipFileError
+    from rlhf_sandbox.store.rows import SchemaVersionError, StoreConnectionError
+
+    return (ValueError, FileNotFoundError, StoreConnectionError, SchemaVersionError, ClipFileError)
+
+
+def open_store(url: str, clips: str | None = None, *, must_exist: bool = False) -> Any:
+    """The :class:`~rlhf_sandbox.store.clips.ClipStore` at ``url``; a bad URL, a server
+    that cannot be reached or a schema of another version exits with one error line."""
+    from rlhf_sandbox.store.clips import ClipStore
+    from rlhf_sandbox.store.copy import require_existing
+
+    try:
+        if must_exist:
+            require_existing(url)
+        return ClipStore.open(url, clips)
+    except store_errors() as e:
+        raise fail(str(e)) from None
+
+
+def check_out_parent(out: Path) -> None:
+    """``out`` can be made: its nearest existing ancestor is a folder."""
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is not a folder")
