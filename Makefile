@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@echo "compiling the numba kernels once (cached afterwards)..."
-	$(BIN)/python -c "from rlhf_sandbox.sim.driving.kernels import warm_up; warm_up()"
-	$(BIN)/python -c "from rlhf_sandbox.sim.arena.kernel import warm_up; warm_up()"
+	$(BIN)/python -m rlhf_sandbox.sim.warm_up
 	touch $(STAMP)
 
 demo: $(STAMP)

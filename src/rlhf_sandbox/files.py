@@ -1,8 +1,9 @@
 """Files and folders written whole or not at all, and the folders our commands may replace.
 
 Writers: :func:`write_atomic` (a temp file beside the target, fsynced, renamed, the folder
-fsynced), :func:`atomic_path` (a temp path to fill, renamed on success) and
-:func:`atomic_dir` (a temp folder that takes the target's place on success).
+fsynced), :func:`atomic_path` (a temp path to fill, renamed on success),
+:func:`atomic_dir` (a temp folder that takes the target's place on success) and
+:func:`write_gif`, the one GIF writer.
 
 Ownership: a command that makes an output folder it may later replace (``demo``, ``ppo``,
 ``evaluate``, ``arena train``) leaves a marker file, :data:`MARKER`, naming itself. A folder
@@ -19,10 +20,12 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 MARKER = ".rlhf-sandbox.json"
 """The marker file in a folder a command made: ``{"made_by": COMMAND, ...}``."""
@@ -33,31 +36,14 @@ class FolderError(ValueError):
 
 
 def write_atomic(path: Path, fill: Callable[[BinaryIO], None] | bytes) -> None:
-    """Write ``path`` through a temp file in the same folder (``fill(f)`` writes it, or the
-    bytes given), fsync it, rename it onto ``path``, then fsync the folder so that the
-    rename itself is durable. On any error the temp file is removed and ``path`` is as it
-    was."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(fill, bytes):
-                f.write(fill)
-            else:
-                fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """Write ``path`` whole or not at all (see :func:`atomic_path`): ``fill(f)`` writes it,
+    or the bytes given. The temp file is named ``.<stem>.*.part``, which ``ClipStore.sweep``
+    knows for a leftover."""
+    with atomic_path(path, suffix=".part") as tmp, open(tmp, "wb") as f:
+        if isinstance(fill, bytes):
+            f.write(fill)
+        else:
+            fill(f)
 
 
 def _umask() -> int:
@@ -66,20 +52,42 @@ def _umask() -> int:
     return umask
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's) data to the disk; a folder that cannot be opened
+    for it (some file systems) is left as it is."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success."""
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """The one atomic writer: yield a temporary path beside ``path`` (same suffix, or
+    ``suffix``) to fill; on success it is fsynced and renamed onto ``path``, and the folder
+    fsynced so that the rename itself is durable. On any error the temp file is removed
+    and ``path`` is as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    end = path.suffix if suffix is None else suffix
+    prefix = f".{path.name}." if suffix is None else f".{path.stem}."
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=end)
     os.close(fd)
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
 
 
 @contextlib.contextmanager
@@ -106,6 +114,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _fsync(path.parent)
 
 
 # ---------------------------------------------------------------------- folders we made
@@ -181,3 +190,14 @@ def fresh_folder(folder: Path, command: str, *, overwrite: bool) -> None:
 def json_path(path: str | Path) -> Path:
     """Where the JSON beside a ``.pt`` lives: same name, ``.json``."""
     return Path(path).with_suffix(".json")
+
+
+def write_gif(
+    path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, duration_ms: float
+) -> None:
+    """The one GIF writer: ``frames`` (``[H, W, 3]`` uint8 each), each shown ``duration_ms``,
+    looping forever, written atomically."""
+    import imageio.v3 as iio
+
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, np.stack(list(frames)), extension=".gif", duration=duration_ms, loop=0)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+# splitmix64's constants (the arena kernel hashes with them too)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = (z ^ (z >> np.uint64(30))) * M1
+    z = (z ^ (z >> np.uint64(27))) * M2
     return z ^ (z >> np.uint64(31))
 
 
@@ -26,7 +27,7 @@ def hash64(*keys: np.ndarray | int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h: np.ndarray = np.asarray(np.uint64(0x1234567))
         for k in keys:
-            h = _mix(np.asarray(k).astype(np.uint64) + h * _GOLDEN + _GOLDEN)
+            h = _mix(np.asarray(k).astype(np.uint64) + h * GOLDEN + GOLDEN)
     return np.asarray(h)
 
 

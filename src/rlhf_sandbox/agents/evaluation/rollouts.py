@@ -14,8 +14,9 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
 from rlhf_sandbox.envs.ids import check_env_id, is_core_env
-from rlhf_sandbox.files import atomic_path
+from rlhf_sandbox.files import write_gif
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """``policy_fn(obs [N, *obs_shape]) -> actions [N, ...]``"""
@@ -72,47 +73,45 @@ def evaluate(
     # one, may not take per-slot seeds and reset masks).
     mode = None if is_core_env(env_id) else "sync"
     venv = gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, **env_kwargs)
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, dtype=np.int64)
-    terminated = np.zeros(episodes, dtype=bool)
-    episode = np.arange(n)  # episode index of each slot, -1: no episode left
-    ret = np.zeros(n)
-    length = np.zeros(n, dtype=np.int64)
-    next_episode = n
+    sched = EpisodeScheduler.seeded(episodes, n, seed)
+    returns, lengths, terminated, ret, length = _books(episodes, n)
     try:
-        first: list[int | None] = [seed + k for k in range(n)]
         # Gymnasium types `seed` as int | None, but its vector envs take one seed per slot.
-        obs, _ = venv.reset(seed=first)  # type: ignore[arg-type]
-        while np.any(episode >= 0):
+        obs, _ = venv.reset(seed=sched.first_seeds())  # type: ignore[arg-type]
+        while sched.busy:
             actions = np.asarray(policy_fn(obs))
             prev_obs = obs
             obs, reward, term, trunc, info = venv.step(actions)
             if observer is not None:
-                observer(prev_obs, actions, reward, info, episode.copy())
-            active = episode >= 0
+                observer(prev_obs, actions, reward, info, sched.episode.copy())
+            active = sched.active
             ret[active] += reward[active]
             length[active] += 1
-            done = (term | trunc) & active
-            if not done.any():
+            if not ((term | trunc) & active).any():
                 continue
-            restart = np.zeros(n, dtype=bool)
-            seeds: list[int | None] = [None] * n
-            for i in np.flatnonzero(done):
-                k = episode[i]
+            ended = sched.advance(term | trunc)
+            for i, k in zip(ended.slots, ended.episodes, strict=True):
                 returns[k], lengths[k], terminated[k] = ret[i], length[i], term[i]
                 ret[i], length[i] = 0.0, 0
-                if next_episode < episodes:
-                    episode[i] = next_episode
-                    seeds[i] = seed + next_episode
-                    restart[i] = True
-                    next_episode += 1
-                else:
-                    episode[i] = -1
-            if restart.any():
-                obs, _ = venv.reset(seed=seeds, options={"reset_mask": restart})  # type: ignore[arg-type]
+            if ended.restart.any():
+                seeds: list[int | None] = [None] * n
+                for i in np.flatnonzero(ended.restart):
+                    seeds[i] = int(sched.seeds_of(np.array([i]))[0])
+                obs, _ = venv.reset(seed=seeds, options={"reset_mask": ended.restart})  # type: ignore[arg-type]
     finally:
         venv.close()
     return EvalResult(float(returns.mean()), float(returns.std()), returns, lengths, terminated)
+
+
+def _books(episodes: int, n: int) -> tuple[np.ndarray, ...]:
+    """Per-episode returns, lengths and terminations, and per-slot running sums."""
+    return (
+        np.zeros(episodes),
+        np.zeros(episodes, dtype=np.int64),
+        np.zeros(episodes, dtype=bool),
+        np.zeros(n),
+        np.zeros(n, dtype=np.int64),
+    )
 
 
 class StepObserver(Protocol):
@@ -180,8 +179,6 @@ def record_gif(
     per policy step). The GIF plays in real time at ``fps`` (the simulation rate for ours).
     Returns the number of distinct frames. Atomic write.
     """
-    import imageio.v3 as iio
-
     check_env_id(env_id)
     env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
     core = getattr(env.unwrapped, "core", None)
@@ -209,6 +206,5 @@ def record_gif(
     if not images:
         raise RuntimeError(f"{env_id} rendered no frames")
     held = [img for img in images for _ in range(hold)]
-    with atomic_path(path) as tmp:
-        iio.imwrite(tmp, np.stack(held), extension=".gif", duration=1000.0 / fps, loop=0)
+    write_gif(path, held, 1000.0 / fps)
     return len(images)

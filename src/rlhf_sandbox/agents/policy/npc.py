@@ -24,7 +24,7 @@ from rlhf_sandbox.agents.policy.ppo import RichProgress, unchecked_distributions
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
-from rlhf_sandbox.files import atomic_path, check_out_folder, replacing_folder
+from rlhf_sandbox.files import check_out_folder, replacing_folder, write_gif
 from rlhf_sandbox.store.run_folder import RunFolder
 
 TRAIN_DEFAULTS = ArenaConfig(roles=("companion", "companion", "villager", "villager"))
@@ -98,10 +98,10 @@ def evaluate(
     return rew / steps, dist / steps
 
 
-def write_gif(model: PPO, config: ArenaConfig, seed: int, path: Path, steps: int = 120) -> None:
+def companions_gif(
+    model: PPO, config: ArenaConfig, seed: int, path: Path, steps: int = 120
+) -> None:
     """A GIF of one world with the trained companions (greedy), 240 x 240 at 10 fps."""
-    import imageio.v2 as imageio
-
     env = role_vec_env("companion", 1, config)
     env.seed(seed)
     obs = env.reset()
@@ -110,8 +110,7 @@ def write_gif(model: PPO, config: ArenaConfig, seed: int, path: Path, steps: int
     for _ in range(steps):
         obs, _, _, _ = env.step(model.predict(obs, deterministic=True)[0])
         frames.append(core.render_slot(0, 240, 240))
-    with atomic_path(path) as tmp:
-        imageio.mimsave(tmp, frames, duration=100, loop=0)
+    write_gif(path, frames, 100)
 
 
 def train_companions(
@@ -164,7 +163,7 @@ def train_companions(
     with replacing_folder(out, ARENA_TRAIN, overwrite=overwrite) as folder:
         torch.save(model.policy.state_dict(), folder / policy_path.name)
         if gif:
-            write_gif(model, cfg, seed + 20_000, folder / gif_path.name)
+            companions_gif(model, cfg, seed + 20_000, folder / gif_path.name)
         RunFolder(folder).settings.write_text(json.dumps(settings, indent=2))
     env.close()
     return result

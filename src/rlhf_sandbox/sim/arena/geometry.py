@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_TINY = 1e-12
+from rlhf_sandbox.sim.arena.params import TINY
 
 
 def norm(v: np.ndarray) -> np.ndarray:
@@ -20,7 +20,7 @@ def norm(v: np.ndarray) -> np.ndarray:
 
 def safe_inverse(d: np.ndarray) -> np.ndarray:
     """1/d with zeros replaced by a huge finite number of the same sign (no NaN in slabs)."""
-    d = np.where(np.abs(d) < _TINY, np.where(d < 0, -_TINY, _TINY), d)
+    d = np.where(np.abs(d) < TINY, np.where(d < 0, -TINY, TINY), d)
     return 1.0 / d
 
 
@@ -143,9 +143,9 @@ def push_out_of_boxes(
         hit = pen > 0.0
         if not hit.any():
             continue
-        if (dist <= _TINY).any():
+        if (dist <= TINY).any():
             return _push_out_block(pos, boxes, radius)
-        scale = np.where(hit, pen / np.maximum(dist, _TINY), 0.0)
+        scale = np.where(hit, pen / np.maximum(dist, TINY), 0.0)
         px, py = dx * scale, dy * scale
         pos_x, neg_x = np.maximum(pos_x, px), np.minimum(neg_x, px)
         pos_y, neg_y = np.maximum(pos_y, py), np.minimum(neg_y, py)
@@ -171,9 +171,9 @@ def _push_out_block(
     dy = cy - np.minimum(np.maximum(cy, y0), y1)
     dist = np.sqrt(dx * dx + dy * dy)
     pen = radius - dist  # [m] > 0 where the disc overlaps the box
-    scale = np.where(pen > 0.0, pen / np.maximum(dist, _TINY), 0.0)
+    scale = np.where(pen > 0.0, pen / np.maximum(dist, TINY), 0.0)
     px, py = dx * scale, dy * scale
-    inside = dist <= _TINY
+    inside = dist <= TINY
     if inside.any():  # rare: leave by the nearest side
         gaps = np.stack([cx - x0, x1 - cx, cy - y0, y1 - cy], axis=-1) + radius
         side = gaps.argmin(axis=-1)
@@ -199,13 +199,13 @@ def separate_discs(
     eye = np.eye(a, dtype=bool)
     overlap = np.where(eye, 0.0, 2.0 * radius - dist)  # [m]
     hit = overlap > 1e-9
-    same = hit & (dist < _TINY)
+    same = hit & (dist < TINY)
     if same.any():
         order = np.sign(np.arange(a)[:, None] - np.arange(a)[None, :]).astype(float)
         diff = np.where(same[..., None], np.stack([order, np.zeros_like(order)], -1), diff)
         dist = np.where(same, 1.0, dist)
-    scale = np.where(hit, 0.5 * overlap / np.maximum(dist, _TINY), 0.0)
+    scale = np.where(hit, 0.5 * overlap / np.maximum(dist, TINY), 0.0)
     push = (diff * scale[..., None]).sum(axis=2)
     length = norm(push)[..., None]
-    push *= np.minimum(1.0, max_push / np.maximum(length, _TINY))
+    push *= np.minimum(1.0, max_push / np.maximum(length, TINY))
     return pos + push, np.asarray(hit.any(axis=-1))

@@ -16,21 +16,29 @@ import math
 import numpy as np
 from numba import njit
 
-from rlhf_sandbox.sim.arena.params import RADIUS, SIZE
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_TINY = 1e-12
-F_DIST, F_LOS, F_WALL, F_AGENT, F_SPEED, F_JITTER = 0, 1, 2, 3, 4, 5
-F_BLOCK, F_INSIDE, F_SPACE, F_CAUGHT, F_ESCAPED = 6, 7, 8, 9, 10
-N_FEATURES = 11
+from rlhf_sandbox.sim.arena.params import (
+    F_AGENT,
+    F_BLOCK,
+    F_CAUGHT,
+    F_DIST,
+    F_ESCAPED,
+    F_INSIDE,
+    F_JITTER,
+    F_LOS,
+    F_SPACE,
+    F_SPEED,
+    F_WALL,
+    RADIUS,
+    SIZE,
+    TINY,
+)
+from rlhf_sandbox.sim.rng import GOLDEN, M1, M2
 
 
 @njit(cache=True)
 def _mix(z: np.uint64) -> np.uint64:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = (z ^ (z >> np.uint64(30))) * M1
+    z = (z ^ (z >> np.uint64(27))) * M2
     return z ^ (z >> np.uint64(31))
 
 
@@ -38,10 +46,10 @@ def _mix(z: np.uint64) -> np.uint64:
 def uniform4(a: int, b: int, c: int, d: int) -> float:
     """Same as ``rlhf_sandbox.sim.rng.uniform(a, b, c, d)``."""
     h = np.uint64(0x1234567)
-    h = _mix(np.uint64(a) + h * _GOLDEN + _GOLDEN)
-    h = _mix(np.uint64(b) + h * _GOLDEN + _GOLDEN)
-    h = _mix(np.uint64(c) + h * _GOLDEN + _GOLDEN)
-    h = _mix(np.uint64(d) + h * _GOLDEN + _GOLDEN)
+    h = _mix(np.uint64(a) + h * GOLDEN + GOLDEN)
+    h = _mix(np.uint64(b) + h * GOLDEN + GOLDEN)
+    h = _mix(np.uint64(c) + h * GOLDEN + GOLDEN)
+    h = _mix(np.uint64(d) + h * GOLDEN + GOLDEN)
     return float(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
@@ -52,8 +60,8 @@ def _sign(x: float) -> float:
 
 @njit(cache=True)
 def _inv(d: float) -> float:
-    if abs(d) < _TINY:
-        d = -_TINY if d < 0 else _TINY
+    if abs(d) < TINY:
+        d = -TINY if d < 0 else TINY
     return 1.0 / d
 
 
@@ -130,14 +138,14 @@ def _push_out(pos: np.ndarray, a: int, boxes: np.ndarray, r: float) -> bool:
         dy = cy - min(max(cy, y0), y1)
         dist = math.sqrt(dx * dx + dy * dy)
         pen = r - dist
-        if dist <= _TINY:  # centre inside: leave by the nearest side
+        if dist <= TINY:  # centre inside: leave by the nearest side
             g = np.array([cx - x0, x1 - cx, cy - y0, y1 - cy]) + r
             side = int(np.argmin(g))
             px = -g[side] if side == 0 else (g[side] if side == 1 else 0.0)
             py = -g[side] if side == 2 else (g[side] if side == 3 else 0.0)
             touched = True
         elif pen > 0.0:
-            s = pen / max(dist, _TINY)
+            s = pen / max(dist, TINY)
             px, py = dx * s, dy * s
             if pen > 1e-9:
                 touched = True
@@ -348,13 +356,13 @@ def step_kernel(
                 ov = 2.0 * RADIUS - d
                 if ov > 1e-9:
                     bumped[i] = True
-                    if d < _TINY:
+                    if d < TINY:
                         dx, dy, d = _sign(i - j), 0.0, 1.0
-                    f = 0.5 * ov / max(d, _TINY)
+                    f = 0.5 * ov / max(d, TINY)
                     sx += dx * f
                     sy += dy * f
             ln = math.sqrt(sx * sx + sy * sy)
-            f = min(1.0, 0.5 * RADIUS / max(ln, _TINY))
+            f = min(1.0, 0.5 * RADIUS / max(ln, TINY))
             newpos[i, 0], newpos[i, 1] = pos[b, i, 0] + sx * f, pos[b, i, 1] + sy * f
         for a in range(na):
             pos[b, a, 0], pos[b, a, 1] = newpos[a, 0], newpos[a, 1]

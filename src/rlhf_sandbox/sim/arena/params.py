@@ -13,6 +13,14 @@ SIZE = 12.0  # [m] side of the square arena (outer walls included)
 RADIUS = 0.3  # [m] every disc (player and NPCs)
 
 
+TINY = 1e-12  # [m] distances below this count as zero (no division by them)
+
+# Rows of the compiled step's feature array (kernel.py -> world.py)
+F_DIST, F_LOS, F_WALL, F_AGENT, F_SPEED, F_JITTER = 0, 1, 2, 3, 4, 5
+F_BLOCK, F_INSIDE, F_SPACE, F_CAUGHT, F_ESCAPED = 6, 7, 8, 9, 10
+N_FEATURES = 11
+
+
 @dataclass(frozen=True)
 class ArenaParams:
     """What a world needs to know; the env's typed config is translated into this."""

@@ -31,6 +31,7 @@ from rlhf_sandbox.sim.arena.layouts import K_PROCEDURAL, P_PROCEDURAL, get_layou
 from rlhf_sandbox.sim.arena.params import (
     COMPANION,
     GUARD,
+    N_FEATURES,
     PLAYER_MODES,
     RADIUS,
     VILLAGER,
@@ -265,7 +266,7 @@ class ArenaWorld:
                 full[:, controlled] = npc_vel
         else:
             full = np.zeros((self.n, nn, 2))
-        feat = np.empty((kernel.N_FEATURES, self.n, nn))
+        feat = np.empty((N_FEATURES, self.n, nn))
         kernel.step_kernel(
             self.pos, self.vel, self.heading, self.aim, self.wp, self.alert, self.lost,
             self.memory, self.space_time, self.los, self.wall_hit, self.t, self.seed,

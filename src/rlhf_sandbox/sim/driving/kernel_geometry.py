@@ -13,13 +13,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from rlhf_sandbox.sim.driving.lanes import SPAN
-from rlhf_sandbox.sim.driving.params import (
-    LENGTH,
-    WIDTH,
-)
-
-HALF = SPAN / 2 - 1.0  # stations are clamped to +-HALF inside a lane's key span
+from rlhf_sandbox.sim.driving.params import HALF, LENGTH, SPAN, WIDTH
 
 
 def jit(**options: Any) -> Any:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPAN = float(1 << 20)  # [m] key range of one (copy, lane) group; stations are clipped into it
-_HALF = SPAN / 2 - 1.0
+from rlhf_sandbox.sim.driving.params import HALF, SPAN
+
 NONE = -1
 
 
@@ -33,7 +33,7 @@ class LaneIndex:
         return b * self.n_groups + lane
 
     def _key(self, g: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return g * SPAN + np.clip(s, -_HALF, _HALF) + SPAN / 2
+        return g * SPAN + np.clip(s, -HALF, HALF) + SPAN / 2
 
     def ahead(
         self, b: np.ndarray, lane: np.ndarray, s: np.ndarray, exclude: np.ndarray | None = None
@@ -73,7 +73,7 @@ class LaneIndex:
 
     def first(self, b: np.ndarray, lane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rearmost entry of a lane."""
-        return self.ahead(b, lane, np.full(np.shape(b), -_HALF))
+        return self.ahead(b, lane, np.full(np.shape(b), -HALF))
 
     def _read(self, i: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = self.keys.shape[0]
@@ -96,8 +96,8 @@ def build_index(
     owner = (b * v + np.arange(v)[None, :]).ravel()
     g1 = (b * n_groups + np.where(lane < 0, n_lanes, lane)).ravel()
     g2 = (b * n_groups + np.where(lane2 < 0, n_lanes, lane2)).ravel()
-    k1 = g1 * SPAN + np.clip(s.ravel(), -_HALF, _HALF) + SPAN / 2
-    k2 = g2 * SPAN + np.clip(np.nan_to_num(s2.ravel()), -_HALF, _HALF) + SPAN / 2
+    k1 = g1 * SPAN + np.clip(s.ravel(), -HALF, HALF) + SPAN / 2
+    k2 = g2 * SPAN + np.clip(np.nan_to_num(s2.ravel()), -HALF, HALF) + SPAN / 2
     keys = np.concatenate([k1, k2])
     owners = np.concatenate([owner, owner])
     order = np.argsort(keys, kind="stable")

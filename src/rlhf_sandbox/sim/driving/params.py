@@ -13,6 +13,10 @@ MAX_ACCEL = 5.0  # [m/s^2] ego control range
 MAX_BRAKE = 9.0  # [m/s^2] emergency braking of any vehicle
 TTC_CAP = 10.0  # [s] time-to-collision and headway are capped here ("no threat")
 
+# Sorted lane entries (lanes.py, kernel_geometry.py)
+SPAN = float(1 << 20)  # [m] key range of one (copy, lane) group; stations are clipped into it
+HALF = SPAN / 2 - 1.0  # [m] stations are clamped to +-HALF inside a lane's key span
+
 
 @dataclass(frozen=True)
 class WorldParams:

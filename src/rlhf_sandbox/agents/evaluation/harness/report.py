@@ -38,7 +38,7 @@ from rlhf_sandbox.agents.evaluation.harness.metrics import METRIC_KEYS
 from rlhf_sandbox.agents.evaluation.harness.runner import Episode, ScenarioResult, SuiteResult
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.replay import clip_frame, state_renderer
-from rlhf_sandbox.files import check_out_folder, replacing_folder
+from rlhf_sandbox.files import check_out_folder, replacing_folder, write_gif
 from rlhf_sandbox.store.clips import Clip, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 from rlhf_sandbox.store.run_folder import RunFolder
@@ -288,7 +288,6 @@ def _store_clips(
 
 def _gifs(folder: Path, run: SuiteResult, bad: list[Episode]) -> list[str]:
     """GIFs of the last seconds of each bad episode, drawn from its replayed states."""
-    import imageio.v3 as iio
 
     by_name = {s.scenario.name: s for s in run.scenarios}
     names = []
@@ -304,6 +303,6 @@ def _gifs(folder: Path, run: SuiteResult, bad: list[Episode]) -> list[str]:
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", e.scenario)  # a suite's name: data, not a path
         name = f"{i + 1:02d}_{slug}_seed{e.seed}.gif"
         ms = 1000.0 * stride / clip.fps
-        iio.imwrite(folder / name, frames, extension=".gif", duration=ms, loop=0)
+        write_gif(folder / name, frames, ms)
         names.append(f"worst/{name}")
     return names

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
 from rlhf_sandbox.agents.evaluation.harness.drivers import Driver, check_driver_config
 from rlhf_sandbox.agents.evaluation.harness.metrics import episodes_metrics
 from rlhf_sandbox.agents.evaluation.harness.suites import Scenario, Suite
@@ -116,64 +117,61 @@ def run_scenario(
     t0 = time.perf_counter()
     config = check_driver_config(driver, scenario.config)
     seeds = np.asarray(scenario.seeds, dtype=np.int64)
-    e = seeds.size
-    n = min(n_envs, e)
+    n = min(n_envs, seeds.size)
     core = DrivingCore(config, n)
     act = driver.bind(core.single_observation_space, core.single_action_space)
-    episode = np.arange(n)  # index into seeds of each slot's episode; -1: none left
+    sched = EpisodeScheduler(seeds, n)
     core.reset_slots(np.ones(n, dtype=bool), seeds[:n])
     starts: dict[int, dict[str, np.ndarray]] = {}
     ends: dict[int, dict[str, np.ndarray]] = {}
-    _keep(core, np.arange(n), episode, starts)
+    _keep(core, np.arange(n), sched.episode, starts)
     hist: dict[str, list[Any]] = {"ep": [], "obs": [], "act": [], "rew": [], "term": []}
     feats: dict[str, list[np.ndarray]] = {}
-    next_ep = n
-    while np.any(episode >= 0):
+    while sched.busy:
         if stop is not None and stop.is_set():
             raise _Stopped(scenario.name)
         obs = core.observe()
         actions = core.check_actions(act(obs, core.seeds.copy(), core.world.t.copy()))
         r = core.step(actions)
-        hist["ep"].append(episode.copy())
+        hist["ep"].append(sched.episode.copy())
         hist["obs"].append(obs)
         hist["act"].append(actions)
         hist["rew"].append(r.reward)
         hist["term"].append(r.terminated)
         for k, v in r.info["features"].items():
             feats.setdefault(k, []).append(v)
-        done = (r.terminated | r.truncated) & (episode >= 0)
+        done = (r.terminated | r.truncated) & sched.active
         if not done.any():
             continue
-        idx = np.flatnonzero(done)
-        _keep(core, idx, episode, ends)
-        restart = np.zeros(n, dtype=bool)
-        new_seeds = core.seeds.copy()
-        for i in idx:
-            if next_ep < e:
-                episode[i] = next_ep
-                new_seeds[i] = seeds[next_ep]
-                restart[i] = True
-                next_ep += 1
-            else:
-                episode[i] = -1
-        if restart.any():
-            core.reset_slots(restart, new_seeds)
-            _keep(core, np.flatnonzero(restart), episode, starts)
-        if np.any(episode < 0):
-            core.world.active = episode >= 0  # idle slots: nothing to simulate
+        ended = sched.advance(done)
+        _keep(core, ended.slots, ended.episodes, ends, by_slot=False)
+        if ended.restart.any():
+            new_seeds = core.seeds.copy()
+            new_seeds[ended.restart] = sched.seeds_of(ended.restart)
+            core.reset_slots(ended.restart, new_seeds)
+            _keep(core, np.flatnonzero(ended.restart), sched.episode, starts)
+        if not sched.active.all():
+            core.world.active = sched.active  # idle slots: nothing to simulate
         if progress is not None:
-            progress(idx.size)
+            progress(ended.slots.size)
     core.world.active = None
     episodes = _split(scenario, config, hist, feats, starts, ends)
     return ScenarioResult(scenario, config, episodes, time.perf_counter() - t0, core)
 
 
 def _keep(
-    core: DrivingCore, slots: np.ndarray, episode: np.ndarray, into: dict[int, dict[str, Any]]
+    core: DrivingCore,
+    slots: np.ndarray,
+    episode: np.ndarray,
+    into: dict[int, dict[str, Any]],
+    by_slot: bool = True,
 ) -> None:
+    """The slots' world states, kept under their episodes' indices: ``episode[slot]``
+    (``by_slot``) or ``episode[j]`` for the j-th slot given."""
     picked = {k: v[slots] for k, v in core.slot_states().items()}  # copies, one per field
     for j, i in enumerate(slots):
-        into[int(episode[i])] = {k: v[j] for k, v in picked.items()}
+        k = episode[i] if by_slot else episode[j]
+        into[int(k)] = {name: v[j] for name, v in picked.items()}
 
 
 def _split(
