@@ -100,3 +100,17 @@ def test_store_copy_can_skip_unreadable_chunks_and_says_what(tmp_path: Path) -> 
     c.close()
     ok = runner.invoke(app, ["store", "verify", str(dst)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_training_says_when_it_skipped_unreadable_clips(tmp_path: Path) -> None:
+    """An old run folder (tests/data) resumed after one of its chunk files was damaged."""
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "run_7cb5fe5", run)
+    chunk = sorted((run / "store" / "chunks").iterdir())[0]
+    chunk.write_bytes(b"damaged")
+    r = runner.invoke(app, ["train", "--resume", "--out", str(run), "--no-report"])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())  # the console wraps long lines
+    assert "could not be read" in said and chunk.name in said.replace(" ", "")
