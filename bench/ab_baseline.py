@@ -14,11 +14,12 @@ same child code, through the public API both have:
   ``gymnasium.make``; ``env_vec256``, ``gymnasium.make_vec`` with 256 envs. No torch.
 - eval_speed (what ``bench/eval_speed.py`` measures, "batched"): ``eval_idm``, episodes per
   minute of ``run_suite`` for the ``idm`` driver on the ``standard`` suite, ``n_envs=64``,
-  default workers, ``--episodes`` per scenario; only the ``run_suite`` call is timed, one
-  torch thread. The harness moved (``rlhf_sandbox.agents.harness`` at the baseline,
-  ``rlhf_sandbox.agents.evaluation.harness`` since the layout refactor): the child tries the
-  new path, then the old one. Each run also hashes its episodes (seeds, observations,
-  actions, rewards, metrics): old and new must play bit-identical episodes (asserted).
+  default workers, ``--episodes`` per scenario, run again and again for ``--seconds``; only
+  the ``run_suite`` calls are timed, one torch thread. The harness moved
+  (``rlhf_sandbox.agents.harness`` at the baseline, ``rlhf_sandbox.agents.evaluation.harness``
+  since the layout refactor): the child tries the new path, then the old one. Each run also
+  hashes its episodes (seeds, observations, actions, rewards, metrics): old and new must
+  play bit-identical episodes (asserted).
 
 Each tree runs every measurement once untimed first (numba compiles, or loads its cache, per
 source file). Then ``--rounds`` rounds, old and new interleaved, in ABBA order (old first in
@@ -74,15 +75,16 @@ ENV_ID = "rlhf_sandbox/HighwayFast-v0"
 out = {"file": rlhf_sandbox.__file__}
 
 
-def rate(fn, seconds, warmup=1):  # bench/common.py's rate
+def rate(fn, seconds, warmup=1):  # bench/common.py's rate; also per second of CPU time
     for _ in range(warmup):
         fn()
     n = 0
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     while True:
         n += fn()
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
+            out["cpu_value"] = n / (time.process_time() - cpu0)
             return n / elapsed
 
 
@@ -130,10 +132,16 @@ elif what == "eval_idm":  # bench/eval_speed.py's episodes_per_minute(idm, suite
     suite = load_suite("standard").with_episodes(episodes)
     driver = parse_driver("idm")
     run_suite(driver, suite.with_episodes(2), 64)  # warm up: compile, load
-    t0 = time.perf_counter()
-    res = run_suite(driver, suite, 64, workers=None)
+    # one run of the suite takes well under a second: repeat it for `seconds` (as rate()
+    # does for the env measures), so that one descheduled moment does not decide the figure
+    runs, played, t0, cpu0 = [], 0, time.perf_counter(), time.process_time()
+    while not runs or time.perf_counter() - t0 < seconds:
+        runs.append(run_suite(driver, suite, 64, workers=None))
+        played += len(runs[-1].episodes)
     dt = time.perf_counter() - t0
-    out["value"] = len(res.episodes) / dt * 60.0
+    out["value"] = played / dt * 60.0
+    out["cpu_value"] = played / (time.process_time() - cpu0) * 60.0
+    res = runs[0]
     h = hashlib.sha256()
     for e in res.episodes:  # arrays as float64 (exact for float32 and ints): dtype-proof
         h.update(f"{e.scenario}|{e.index}|{e.seed}|{bool(e.terminated)}|".encode())
@@ -208,6 +216,7 @@ def main() -> None:
                 print(f"warm-up {side} {m} ...", flush=True)
                 info[side][m] = child(trees[side], m, 0.2, 1, str(tmp))
         runs = {m: {"old": [], "new": []} for m in names}
+        cpu = {m: {"old": [], "new": []} for m in names}
         sums: dict[str, list[dict]] = {"old": [], "new": []}
         for r in range(args.rounds):
             order = ("old", "new") if r % 2 == 0 else ("new", "old")
@@ -215,6 +224,7 @@ def main() -> None:
                 for side in order:
                     out = child(trees[side], m, args.seconds, args.episodes, str(tmp))
                     runs[m][side].append(out["value"])
+                    cpu[m][side].append(out["cpu_value"])
                     if "checksum" in out:
                         sums[side].append(
                             {k: out[k] for k in ("checksum", "reward_sum", "oracle_return_sum")}
@@ -253,6 +263,22 @@ def main() -> None:
                 f" | {'within' if ok else 'OUTSIDE'} [{LOW}, {HIGH}] |"
             )
         res["all_within_target"] = all_ok
+        # The same runs per second of the child's CPU time (user + system, all its threads):
+        # a run descheduled by the host's other jobs loses wall time, not CPU time.
+        print("\nper CPU second (the same runs):")
+        print("| measure | old (median) | new (median) | paired new/old: median [min, max] | ok |")
+        print("| --- | ---: | ---: | --- | --- |")
+        for m in names:
+            o, n = cpu[m]["old"], cpu[m]["new"]
+            paired = [b / a for b, a in zip(n, o, strict=True)]
+            med = statistics.median(paired)
+            res["measures"][m]["cpu"] = {"old": o, "new": n, "paired_ratios": paired}
+            res["measures"][m]["cpu"]["paired_ratio_median"] = med
+            print(
+                f"| {m} | {statistics.median(o):,.0f} | {statistics.median(n):,.0f}"
+                f" | {med:.3f} [{min(paired):.3f}, {max(paired):.3f}]"
+                f" | {'within' if LOW <= med <= HIGH else 'OUTSIDE'} [{LOW}, {HIGH}] |"
+            )
         res["harness_module"] = {s: info[s].get("harness") for s in ("old", "new")}
         res["imported_from"] = {s: info[s][names[0]]["file"] for s in ("old", "new")}
         same = None

@@ -10,6 +10,7 @@ refuses unknown names instead of ignoring them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -112,6 +113,8 @@ def validate(obj: Any) -> None:
         where = f"{cls.__name__}.{f.name}"
         if not type_ok(value, hint):
             raise ConfigError(f"{where} must be {_hint_name(hint)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes any bound
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         lo, hi, choices = f.metadata.get("lo"), f.metadata.get("hi"), f.metadata.get("choices")
         if choices is not None and value not in choices:
             raise ConfigError(f"{where} must be one of {list(choices)}, got {value!r}")

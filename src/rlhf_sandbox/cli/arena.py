@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rlhf_sandbox.cli.common import fail, one_torch_thread, setup
+from rlhf_sandbox.cli.common import fail, guarded, one_torch_thread, setup
 
 app = typer.Typer(help="The NPC arena: train companions with a shared PPO policy.")
 
@@ -20,6 +20,7 @@ def _group() -> None:
 
 
 @app.command()
+@guarded
 def train(
     timesteps: Annotated[
         int, typer.Option(help="PPO environment steps (all companions).")

@@ -7,7 +7,10 @@ command parses its options, checks them, calls one function of ``agents`` (or ``
 
 from __future__ import annotations
 
+import errno
+import functools
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,10 +34,38 @@ ClipsURLOption = Annotated[
 EnvArgOption = Annotated[list[str] | None, typer.Option(help="env setting KEY=VALUE (repeatable)")]
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``Error: message`` (on one line) on stderr; the caller raises the returned exit."""
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``Error: message`` (on one line) on stderr; the caller raises the returned exit:
+    code 2 for bad input, 1 for a failure of the machine or of a file (:func:`guarded`)."""
     typer.echo(f"Error: {' '.join(message.split())}", err=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
+
+
+# A full or read-only disk, an I/O error: the machine failed, not the input.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with the failures that are not bad input (a corrupt store file, a full
+    disk, an env returning NaN) as one ``Error:`` line naming what failed, exit 1. Every
+    command is registered through it."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from rlhf_sandbox.envs.vector import NonFiniteEnvError
+        from rlhf_sandbox.store.rows import StoreCorruptError
+
+        try:
+            command(*args, **kwargs)
+        except (StoreCorruptError, NonFiniteEnvError) as e:
+            raise fail(str(e), code=1) from None
+        except OSError as e:
+            if e.errno not in DISK_ERRNOS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            raise fail(f"{where}{e.strerror or e} (the last checkpoint is kept)", 1) from None
+
+    return run
 
 
 def setup(window: bool = False, headless: bool = False) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from rlhf_sandbox.cli.common import CLIPS_HELP, URL_HELP, fail, open_store, store_errors
+from rlhf_sandbox.cli.common import CLIPS_HELP, URL_HELP, fail, guarded, open_store, store_errors
 
 app = typer.Typer(
     help="The preference store: migrate, verify, copy, export, info (SQLite or PostgreSQL URLs).",
@@ -24,6 +24,7 @@ app = typer.Typer(
 
 
 @app.command()
+@guarded
 def migrate(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
     """Upgrade a store's schema to this version of rlhf-sandbox, in place (one transaction)."""
     from rlhf_sandbox.store.copy import migrate_store
@@ -39,24 +40,42 @@ def migrate(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
 
 
 @app.command()
+@guarded
 def copy(
     src: Annotated[str, typer.Argument(help="the store to copy: " + URL_HELP)],
     dst: Annotated[str, typer.Argument(help="a new or empty store: " + URL_HELP)],
     src_clips: Annotated[str | None, typer.Option(help="source " + CLIPS_HELP)] = None,
     dst_clips: Annotated[str | None, typer.Option(help="destination " + CLIPS_HELP)] = None,
+    skip_unreadable: Annotated[
+        bool,
+        typer.Option(help="copy the rest when some clips cannot be read (they are named)"),
+    ] = False,
 ) -> None:
     """Copy a whole store (runs, clips and their chunks, queries, labels, ratings,
     demonstrations, reward models) into a new or empty one; all or nothing."""
     from rlhf_sandbox.store.copy import copy_store
+    from rlhf_sandbox.store.url import shown
 
     try:
-        r = copy_store(src, dst, src_clips=src_clips, dst_clips=dst_clips)
+        r = copy_store(
+            src, dst, src_clips=src_clips, dst_clips=dst_clips, skip_unreadable=skip_unreadable
+        )
     except store_errors() as e:
         raise fail(str(e)) from None
-    typer.echo(f"copied {r.rows} rows and {r.chunks} clip chunks to {dst} (chunks: {r.chunks_to})")
+    if r.skipped:
+        rows = ", ".join(f"{n} {t}" for t, n in sorted(r.dropped.items()))
+        typer.echo(
+            f"skipped {len(r.skipped)} clip(s) whose chunks cannot be read, and the rows that"
+            f" name them ({rows}): {', '.join(r.skipped)}"
+        )
+    typer.echo(
+        f"copied {r.rows} rows and {r.chunks} clip chunks to {shown(dst)[1:-1]}"
+        f" (chunks: {r.chunks_to})"
+    )
 
 
 @app.command()
+@guarded
 def export(
     url: Annotated[str, typer.Argument(help=URL_HELP)],
     out: Annotated[Path, typer.Argument(help="JSONL file to write")],
@@ -75,6 +94,7 @@ def export(
 
 
 @app.command()
+@guarded
 def info(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
     """A store's schema version, migrations and contents per run."""
     from rlhf_sandbox.store.copy import require_existing
@@ -97,6 +117,7 @@ def info(url: Annotated[str, typer.Argument(help=URL_HELP)]) -> None:
 
 
 @app.command()
+@guarded
 def verify(
     url: Annotated[str, typer.Argument(help=URL_HELP)],
     clips: Annotated[str | None, typer.Option(help=CLIPS_HELP)] = None,

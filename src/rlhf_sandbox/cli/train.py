@@ -175,5 +175,11 @@ def train_and_print(
         f"trained {state.num_timesteps:,} steps in {done.seconds:.0f} s;"
         f" {state.labels_asked} labels asked, reward model v{state.model_version}"
     )
+    if state.unreadable:
+        console.print(
+            f"[yellow]warning[/]: the last reward-model fit left out pairs whose clips could not"
+            f" be read, for instance: {state.unreadable[0]}; `rlhf-sandbox store verify` lists"
+            " them"
+        )
     if done.report is not None:
         console.print(f"report: {done.report.path}")

@@ -68,3 +68,39 @@ def action_array(space: gym.Space[Any], actions: np.ndarray) -> np.ndarray:
         a = np.asarray(actions, dtype=np.float32).reshape((-1, *space.shape))
         return np.clip(a, space.low, space.high)
     raise ValueError(f"unsupported action space {space} (Box or Discrete only)")
+
+
+def decision_hz(venv: VecEnv) -> float:
+    """Decisions per second of the env in ``venv``: our core's ``policy_hz``; for a foreign
+    env 1 / its ``dt`` (Pendulum) or ``tau`` (CartPole) where it has one, else its
+    ``render_fps``, else 30."""
+    base = core_of(venv)
+    if base is not None:
+        return float(base.core.policy_hz)
+    for name in ("dt", "tau"):
+        try:
+            step = venv.get_attr(name)[0]
+        except AttributeError:
+            continue
+        if isinstance(step, int | float) and step > 0:
+            return 1.0 / float(step)
+    meta = venv.get_attr("metadata")[0] or {}
+    return float(meta.get("render_fps") or 30)
+
+
+class NonFiniteEnvError(RuntimeError):
+    """An env returned NaN or inf; the message names the slot and the step (the caller
+    adds the env). A failure of the env, not of the input: commands exit 1 on it."""
+
+
+def check_finite(obs: np.ndarray, rewards: np.ndarray, steps: np.ndarray) -> None:
+    """NonFiniteEnvError unless every observation and reward of a vector step is finite;
+    ``steps[i]``: the step of slot i's episode the values came from."""
+    bad_obs = ~np.isfinite(obs.reshape(obs.shape[0], -1)).all(axis=1)
+    bad_rew = ~np.isfinite(np.asarray(rewards, dtype=np.float64))
+    if bad_obs.any() or bad_rew.any():
+        slot = int(np.flatnonzero(bad_obs | bad_rew)[0])
+        what = "observation" if bad_obs[slot] else "reward"
+        raise NonFiniteEnvError(
+            f"slot {slot} returned a non-finite {what} at step {int(steps[slot])} of its episode"
+        )

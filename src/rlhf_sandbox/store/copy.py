@@ -4,13 +4,13 @@ included) and upgrade a store's schema in place."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlhf_sandbox.store.clips import CHUNK_DIR, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 from rlhf_sandbox.store.url import parse_store_url
-from rlhf_sandbox.store.verify import check_names
+from rlhf_sandbox.store.verify import check_names, unreadable_clips, without_clips
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class CopyReport:
     rows: int  # exported rows copied (runs, clips, queries, labels, ...)
     chunks: int  # clip chunks copied
     chunks_to: str  # where the chunks went
+    skipped: tuple[str, ...] = ()  # clips left out: their chunks cannot be read
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out with them, by table
 
 
 def require_existing(url: str) -> None:
@@ -36,13 +38,22 @@ def migrate_store(url: str) -> tuple[int, int]:
 
 
 def copy_store(
-    src: str, dst: str, *, src_clips: str | None = None, dst_clips: str | None = None
+    src: str,
+    dst: str,
+    *,
+    src_clips: str | None = None,
+    dst_clips: str | None = None,
+    skip_unreadable: bool = False,
 ) -> CopyReport:
     """Copy every row of ``src`` (claims aside) and every clip chunk its clips refer to
     into ``dst``, which must be new or empty. The rows (and chunks that go into the
     database) are one transaction; chunk files are written first and removed again if
     the transaction fails, and a SQLite file this call created is removed too: a failed
-    copy leaves nothing behind."""
+    copy leaves nothing behind.
+
+    Every clip is read from its chunk first: a store with a clip that cannot be read is
+    refused before anything is written, or with ``skip_unreadable`` copied without those
+    clips and the rows that name them (the report says which)."""
     require_existing(src)
     su, du = parse_store_url(src), parse_store_url(dst)
     if su.url == du.url:
@@ -54,7 +65,16 @@ def copy_store(
     try:
         rows = list(s.db.export_rows())
         check_names(s.db.where, rows)  # before anything is opened or written
-        names = sorted(s.db.clip_chunks())
+        bad = unreadable_clips(s, rows)
+        if bad and not skip_unreadable:
+            cid, why = next(iter(bad.items()))
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise ValueError(
+                f"store {s.db.where}: clip {cid}: {why}{more}; nothing was copied: copy the"
+                " rest with --skip-unreadable"
+            )
+        rows, dropped = without_clips(rows, set(bad))
+        names = sorted({r["chunk"] for t, r in rows if t == "clips"})
         d = ClipStore.open(dst, dst_clips)
         if not d.db.is_empty():
             raise ValueError(f"{d.db.where} is not empty: copy into a new or empty store")
@@ -69,7 +89,7 @@ def copy_store(
                 d.write_chunk(name, data)
                 written.append(path)
             n = d.db.import_rows(rows)
-        return CopyReport(rows=n, chunks=len(names), chunks_to=d.where)
+        return CopyReport(n, len(names), d.where, tuple(bad), dropped)
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)

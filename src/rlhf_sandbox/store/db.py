@@ -50,6 +50,7 @@ from rlhf_sandbox.store.rows import (
     RunRow,
     SchemaVersionError,
     StoreConnectionError,
+    StoreCorruptError,
     StoreURLError,
     utc_now,
 )
@@ -58,7 +59,7 @@ from rlhf_sandbox.store.schema import SCHEMA_VERSION
 __all__ = [  # the rows are part of this module's interface
     "CHOICES", "DEFAULT_LEASE_S", "DEMO_KINDS", "SCHEMA_VERSION", "ClaimRow", "ClipRow",
     "DemonstrationRow", "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow", "RatingRow",
-    "RewardModelRow", "RunRow", "SchemaVersionError", "StoreConnectionError",
+    "RewardModelRow", "RunRow", "SchemaVersionError", "StoreConnectionError", "StoreCorruptError",
     "StoreURLError", "open_db", "utc_now",
 ]  # fmt: skip
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rlhf_sandbox.store.rows import StoreCorruptError
 from rlhf_sandbox.store.schema import statements
 
 T = TypeVar("T")
@@ -39,34 +40,50 @@ class SQLiteBackend:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
+        with self._readable():
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """SQLite's "file is not a database" and "disk image is malformed" (plain
+        ``DatabaseError``, not its subclasses) as one StoreCorruptError naming the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError:
+                raise
+            self._conn.close()
+            raise StoreCorruptError(f"{self.path}: not a readable SQLite store ({e})") from None
 
     def write(self, body: Callable[[Any, bool], T]) -> T:
         """``body(connection, False)`` in one BEGIN IMMEDIATE transaction (never retried)."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            out = body(self._conn, False)
-            self._conn.execute("COMMIT")
-            return out
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
+        with self._readable():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = body(self._conn, False)
+                self._conn.execute("COMMIT")
+                return out
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        return self._conn.execute(sql, args).fetchall()
+        with self._readable():
+            return self._conn.execute(sql, args).fetchall()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: one consistent view of the file."""
-        self._conn.execute("BEGIN")
-        try:
-            yield self._conn
-        finally:
-            self._conn.execute("COMMIT")
+        with self._readable():
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
 
     @staticmethod
     def table_exists(c: sqlite3.Connection, table: str) -> bool:

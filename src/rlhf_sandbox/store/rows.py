@@ -24,6 +24,11 @@ class StoreURLError(ValueError):
     """A store or clips URL that cannot be used (unknown scheme, missing path, ...)."""
 
 
+class StoreCorruptError(RuntimeError):
+    """A store's file cannot be read as a store (not SQLite, or damaged); names the file.
+    A failure of a file, not of the input: commands exit 1 on it."""
+
+
 class StoreConnectionError(RuntimeError):
     """The database server cannot be reached (or was lost and not regained in time)."""
 

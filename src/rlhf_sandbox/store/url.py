@@ -21,6 +21,7 @@ clips were copied into the database and later got files (or the other way round)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -52,6 +53,15 @@ class ClipsURL:
     path: Path | None
 
 
+_PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@/]*@")
+
+
+def shown(url: object) -> str:
+    """``url`` for a message: any ``USER:PASSWORD@`` written ``USER:***@`` (a URL may be
+    malformed anywhere else, so this does not parse it)."""
+    return repr(_PASSWORD.sub(r"\1:***@", str(url)))
+
+
 def parse_store_url(url: str | Path) -> StoreURL:
     """``url`` as a :class:`StoreURL`; an unknown scheme or an empty path is a StoreURLError."""
     if isinstance(url, Path):
@@ -65,7 +75,8 @@ def parse_store_url(url: str | Path) -> StoreURL:
     if scheme == "sqlite":
         if not text.lower().startswith("sqlite:///") or len(text) == len("sqlite:///"):
             raise StoreURLError(
-                f"store URL {url!r}: give a file, sqlite:///relative/path or sqlite:////abs/path"
+                f"store URL {shown(url)}: give a file, sqlite:///relative/path or"
+                " sqlite:////abs/path"
             )
         path = Path(unquote(text[len("sqlite:///") :]))
         return StoreURL("sqlite", f"sqlite:///{path}", path)
@@ -73,10 +84,10 @@ def parse_store_url(url: str | Path) -> StoreURL:
         try:  # no host: libpq's local socket
             urlsplit(text).port  # noqa: B018  (raises on a port that is not a number)
         except ValueError:
-            raise StoreURLError(f"store URL {url!r}: the port is not a number") from None
+            raise StoreURLError(f"store URL {shown(url)}: the port is not a number") from None
         return StoreURL("postgresql", "postgresql://" + text.split("://", 1)[1])
     raise StoreURLError(
-        f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite:///PATH or "
+        f"unknown store URL scheme {scheme!r} in {shown(url)}: use sqlite:///PATH or "
         "postgresql://USER@HOST:PORT/DB"
     )
 

@@ -57,25 +57,68 @@ def check_names(where: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
         raise ValueError(f"store {where}: {bad[0]}{more}; nothing was copied: {VERIFY}")
 
 
-def verify_store(store: ClipStore) -> VerifyReport:
-    """Check every name ``store`` holds and read every clip from its chunk."""
-    rows = list(store.db.export_rows())
-    problems = name_problems(rows, store.db.db_chunks())
+def unreadable_clips(store: ClipStore, rows: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """The clips (of ``rows``, names already checked) that cannot be read from their
+    chunks: clip id -> why. Each chunk is read once."""
     by_chunk: dict[str, list[ClipRow]] = defaultdict(list)
     for table, row in rows:
         if table == "clips" and is_chunk_name(row["chunk"]):
             by_chunk[row["chunk"]].append(ClipRow(**row))
+    bad: dict[str, str] = {}
     for name, group in sorted(by_chunk.items()):
         try:
             data = store.read_chunk(name)
         except ClipFileError as e:
-            problems += [f"clip {r.id}: its chunk is unreadable ({e})" for r in group]
+            bad.update({r.id: f"its chunk is unreadable ({e})" for r in group})
             continue
         for r in group:
             try:
                 clips_of_chunk(data, [r], name)
             except ClipFileError as e:
-                problems.append(f"clip {r.id}: unreadable from its chunk ({e})")
+                bad[r.id] = f"unreadable from its chunk ({e})"
+    return bad
+
+
+def without_clips(
+    rows: list[tuple[str, dict[str, Any]]], gone: set[str]
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, int]]:
+    """``rows`` without the clips ``gone`` and every row that names one (queries of them,
+    those queries' labels, ratings, demonstrations); how many of each were left out."""
+    queries = {
+        r["id"]
+        for t, r in rows
+        if t == "queries" and (r["left_clip"] in gone or r["right_clip"] in gone)
+    }
+
+    def names_one(table: str, r: dict[str, Any]) -> bool:
+        if table == "clips":
+            return r["id"] in gone
+        if table == "queries":
+            return r["id"] in queries
+        if table == "labels":
+            return r["query"] in queries or r["shown_left"] in gone
+        if table == "ratings":
+            return r["clip"] in gone
+        if table == "demonstrations":
+            return r["clip"] in gone or r["replaces"] in gone
+        return False
+
+    kept: list[tuple[str, dict[str, Any]]] = []
+    dropped: dict[str, int] = defaultdict(int)
+    for table, r in rows:
+        if names_one(table, r):
+            dropped[table] += 1
+        else:
+            kept.append((table, r))
+    return kept, dict(dropped)
+
+
+def verify_store(store: ClipStore) -> VerifyReport:
+    """Check every name ``store`` holds and read every clip from its chunk."""
+    rows = list(store.db.export_rows())
+    problems = name_problems(rows, store.db.db_chunks())
+    problems += [f"clip {cid}: {why}" for cid, why in unreadable_clips(store, rows).items()]
+    chunks = {r["chunk"] for t, r in rows if t == "clips" and is_chunk_name(r["chunk"])}
     n_clips = sum(t == "clips" for t, _ in rows)
     n_models = sum(t == "reward_models" for t, _ in rows)
-    return VerifyReport(store.db.where, n_clips, len(by_chunk), n_models, problems)
+    return VerifyReport(store.db.where, n_clips, len(chunks), n_models, problems)

@@ -45,11 +45,11 @@ from rlhf_sandbox.agents.reward.absorbing import flagged, pad, reward_space
 from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
 from rlhf_sandbox.agents.reward.wrappers import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.rlhf.recording import ClipSource, RecordClips
-from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, label_schedule
+from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps, label_schedule
 from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.agents.teachers.raters import SyntheticRater
 from rlhf_sandbox.config import config_to_dict
-from rlhf_sandbox.envs.vector import core_of, make_vec_env
+from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
 from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
@@ -72,6 +72,7 @@ class LoopState:
     rater_rng: dict[str, Any] = field(default_factory=dict)  # the synthetic rater's
     checkpoint: str = ""  # the tag of the checkpoint files this state goes with
     done: bool = False
+    unreadable: list[str] = field(default_factory=list)  # the last fit's unreadable clips
 
 
 def accuracy_text(acc: float | None) -> str:
@@ -101,9 +102,12 @@ class RLHFLoop:
         :meth:`~rlhf_sandbox.store.run_folder.RunFolder.saved_store`)."""
         self.out = Path(out)
         self.folder = folder = RunFolder(self.out)
+        # A run killed before its first checkpoint has settings and a store but no
+        # checkpoint: --resume starts it again at step 0, keeping its store.
+        restart = resume and not folder.loop_state.exists()
         if resume:
-            if not folder.loop_state.exists():
-                raise FileNotFoundError(f"{self.out}: no checkpoint to resume from")
+            if not folder.settings.exists():
+                raise FileNotFoundError(f"{self.out}: no run to resume (no settings.json)")
             settings = RLHFSettings.from_json(folder.read_settings())
             self.where: RunStore = folder.saved_store(store, clips, store_run)
         elif settings is None:
@@ -135,13 +139,7 @@ class RLHFLoop:
         self.recorder, self.learned = self._envs()
         self.venv: VecEnv = self.learned  # what PPO steps
         self.source = self._source()
-        self.T = max(1, round(s.clip_seconds * self.source.policy_hz))
-        if s.ppo.n_steps < self.T:
-            raise ValueError(
-                f"clips of {self.T} steps ({s.clip_seconds} s at {self.source.policy_hz:g} Hz)"
-                f" do not fit a rollout of n_steps={s.ppo.n_steps} per env: lower"
-                " --clip-seconds or raise --n-steps"
-            )
+        self.T = clip_steps(s, self.source.policy_hz)
         # the schedule over the rollouts this env really makes (arena_v0 may round n_envs)
         self.schedule = label_schedule(s, self.venv.num_envs * s.ppo.n_steps)
         self.model = RewardEnsemble(
@@ -150,8 +148,10 @@ class RLHFLoop:
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.pending_checkpoint = False
         self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(folder.tb))
-        if resume:
+        if resume and not restart:
             self._restore()
+        elif restart:  # what the killed start asked already counts against the budget
+            self.state.labels_asked = len(self.db.queries(self.run))
         elif self.where.shared:  # the name, claimed for good once every check has passed
             self._claim_run_name()
 
@@ -183,7 +183,7 @@ class RLHFLoop:
         if base is not None:
             core: Any = base.core
             return ClipSource(self.run, self.s.env_id, config_to_dict(core.config), core.policy_hz)
-        return ClipSource(self.run, self.s.env_id, dict(self.s.env_kwargs), _decision_hz(self.venv))
+        return ClipSource(self.run, self.s.env_id, dict(self.s.env_kwargs), decision_hz(self.venv))
 
     # ------------------------------------------------------------------ training
     def train(self, progress: bool = True) -> LoopState:
@@ -195,13 +195,19 @@ class RLHFLoop:
             self.progress = RichProgress(max(remaining, 0), "rlhf")
             callbacks.append(self.progress)
         if remaining > 0:
-            with unchecked_distributions():
-                self.algo.learn(
-                    total_timesteps=remaining,
-                    callback=CallbackList(callbacks),
-                    reset_num_timesteps=self.state.iteration == 0,
-                    tb_log_name="rlhf",
-                )
+            try:
+                with unchecked_distributions():
+                    self.algo.learn(
+                        total_timesteps=remaining,
+                        callback=CallbackList(callbacks),
+                        reset_num_timesteps=self.state.iteration == 0,
+                        tb_log_name="rlhf",
+                    )
+            except NonFiniteEnvError as e:  # the last checkpoint stays as it was: resumable
+                raise NonFiniteEnvError(
+                    f"{self.s.env_id}: {e} (after {self.algo.num_timesteps:,} steps; the last"
+                    f" checkpoint, at {self.state.num_timesteps:,}, is kept)"
+                ) from None
         self.state.done = True
         self.state.num_timesteps = int(self.algo.num_timesteps)
         self._checkpoint()
@@ -296,8 +302,14 @@ class RLHFLoop:
         st = self.state
         st.labels_used = self.db.feedback_count(self.run)
         batch, counts = preference_batch(self.db, self.run, self._clip_arrays, self.T)
+        st.unreadable = counts.errors[:5]  # said on the console at the end (cli.train)
         if batch is None:
             return False
+        latest = self.db.latest_reward_model(self.run)
+        if latest is not None and latest.version > self.model.version:
+            # a kill after a version was registered and before the checkpoint that counts
+            # it: number on from the store's, so that versions and files stay one to one
+            self.model.version = latest.version
         report = self.model.fit(batch)
         st.model_version = self.model.version
         path, name = self.folder.reward_model_version(st.model_version)
@@ -400,20 +412,6 @@ def _check_run_name(db: PreferenceDB, run: str, resume: bool) -> None:
     except BaseException:
         db.close()
         raise
-
-
-def _decision_hz(venv: VecEnv) -> float:
-    """Decisions per second of a foreign env: 1 / its ``dt`` (Pendulum) or ``tau``
-    (CartPole) where it has one, else its ``render_fps``, else 30."""
-    for name in ("dt", "tau"):
-        try:
-            step = venv.get_attr(name)[0]
-        except AttributeError:
-            continue
-        if isinstance(step, int | float) and step > 0:
-            return 1.0 / float(step)
-    meta = venv.get_attr("metadata")[0] or {}
-    return float(meta.get("render_fps") or 30)
 
 
 class _LoopCallback(BaseCallback):

@@ -24,7 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rlhf_sandbox.agents.reward.absorbing import absorbing_obs, flagged
-from rlhf_sandbox.envs.vector import action_array, core_of
+from rlhf_sandbox.envs.vector import action_array, check_finite, core_of
 from rlhf_sandbox.store.clips import Clip
 
 MAX_FRAME_SIDE = 160  # [px] frames of foreign envs are strided down to at most this
@@ -103,6 +103,7 @@ class RecordClips(VecEnvWrapper):
     def step_wait(self) -> VecEnvStepReturn:
         obs, rewards, dones, infos = self.venv.step_wait()
         assert self._obs is not None and self._actions is not None, "reset() first"
+        check_finite(np.asarray(obs), rewards, self._step_in_ep + 1)  # before it is stored
         i = self._i = (self._i + 1) % self.capacity
         for key in [k for k in self.final if k[0] == i]:
             del self.final[key]

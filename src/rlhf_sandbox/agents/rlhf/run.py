@@ -17,10 +17,9 @@ from rlhf_sandbox.agents.policy.ppo import RichProgress, make_model, unchecked_d
 from rlhf_sandbox.agents.reward.wrappers import OracleReward
 from rlhf_sandbox.agents.rlhf.loop import LoopState, RLHFLoop
 from rlhf_sandbox.agents.rlhf.report import BaselineTrainer, RunReport, write_report
-from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
+from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps
 from rlhf_sandbox.agents.teachers.oracles import Oracle
-from rlhf_sandbox.envs.ids import ARENA_V0
-from rlhf_sandbox.envs.vector import make_vec_env
+from rlhf_sandbox.envs.vector import decision_hz, make_vec_env
 
 
 @dataclass(frozen=True)
@@ -48,17 +47,16 @@ def open_run(
 
 
 def check_env(settings: RLHFSettings) -> None:
-    """Build the run's env once, so that a bad env setting is one ValueError naming the env
-    before anything is written."""
-    import gymnasium as gym
-
+    """Build the run's env once, so that a bad env setting, or a query clip longer than an
+    env's share of a rollout, is one ValueError before anything is written."""
     try:
-        if settings.env_id == ARENA_V0:  # no Gymnasium id: the role's SB3 VecEnv
-            make_vec_env(ARENA_V0, 1, 0, **settings.env_kwargs).close()
-        else:
-            gym.make(settings.env_id, **settings.env_kwargs).close()
+        venv = make_vec_env(settings.env_id, 1, 0, **settings.env_kwargs)
     except TypeError as e:
         raise ValueError(f"{settings.env_id}: {e}") from None
+    try:
+        clip_steps(settings, decision_hz(venv))
+    finally:
+        venv.close()
 
 
 def train_oracle_ppo(progress: bool) -> BaselineTrainer:

@@ -21,6 +21,11 @@ from rlhf_sandbox.agents.teachers.teacher import Teacher
 from rlhf_sandbox.config import ConfigError, reject_unknown, setting, validate
 from rlhf_sandbox.envs.ids import check_train_env_id
 
+# Budgets that fit this machine's memory: the label schedule holds one entry per rollout.
+MAX_TIMESTEPS = 10**10
+MAX_LABELS = 10**7
+MAX_ROLLOUTS = 10**7
+
 
 @dataclass(frozen=True)
 class RLHFSettings:
@@ -47,9 +52,12 @@ class RLHFSettings:
         factory=dict,
         doc="rater parameters that replace the preset's (beta, gamma, eps_mistake, skip, equal)",
     )
-    labels: int = setting(500, lo=0, doc="labels to ask for in all")
+    labels: int = setting(500, lo=0, hi=MAX_LABELS, doc="labels to ask for in all")
     timesteps: int = setting(
-        100_000, lo=1, doc="env steps in all (every env copy counted; query clips come from these)"
+        100_000,
+        lo=1,
+        hi=MAX_TIMESTEPS,
+        doc="env steps in all (every env copy counted; query clips come from these)",
     )
     clip_seconds: float = setting(2.0, lo=0.0, doc="length of a query clip [s] (> 0)")
     initial_label_share: float = setting(
@@ -88,6 +96,12 @@ class RLHFSettings:
         validate(self)  # labels = "5" in a config file: one line naming the field
         if self.clip_seconds <= 0:
             raise ConfigError(f"RLHFSettings.clip_seconds must be > 0, got {self.clip_seconds}")
+        if self.iterations > MAX_ROLLOUTS:
+            raise ConfigError(
+                f"RLHFSettings.timesteps: {self.timesteps:,} steps are {self.iterations:,}"
+                f" rollouts of ppo.n_envs x ppo.n_steps = {self.rollout}; at most"
+                f" {MAX_ROLLOUTS:,}: fewer steps, or longer rollouts"
+            )
         check_train_env_id(self.env_id)
         teacher = self.teacher_value
         teacher.check(self.env_id)
@@ -129,6 +143,18 @@ class RLHFSettings:
         kw["reward_model"] = RewardModelConfig(**rm)
         kw["ppo"] = PPOSettings.from_json(kw.get("ppo", {}))
         return cls(**kw)
+
+
+def clip_steps(s: RLHFSettings, policy_hz: float) -> int:
+    """Decisions in a query clip of the env deciding ``policy_hz`` times a second; a clip
+    must fit in one env's share of a rollout (a ValueError saying what to change)."""
+    t = max(1, round(s.clip_seconds * policy_hz))
+    if s.ppo.n_steps < t:
+        raise ValueError(
+            f"clips of {t} steps ({s.clip_seconds} s at {policy_hz:g} Hz) do not fit a rollout"
+            f" of n_steps={s.ppo.n_steps} per env: lower --clip-seconds or raise --n-steps"
+        )
+    return t
 
 
 SEED = "seed"
