@@ -85,9 +85,13 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
+    except OSError as e:
+        if e.filename is None:  # a failed write or fsync: name the file it was for
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
 
 
 @contextlib.contextmanager

@@ -63,7 +63,9 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
             if e.errno not in DISK_ERRNOS:
                 raise
             where = f"{e.filename}: " if e.filename else ""
-            raise fail(f"{where}{e.strerror or e} (the last checkpoint is kept)", 1) from None
+            raise fail(
+                f"{where}{e.strerror or e} (a run resumes from its last checkpoint)", 1
+            ) from None
 
     return run
 
@@ -112,6 +114,10 @@ def read_toml(path: Path | None) -> dict[str, Any]:
         raise ValueError(f"config file {path} not found") from None
     except IsADirectoryError:
         raise ValueError(f"config file {path} is a folder") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"config file {path}: not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {path}: malformed TOML ({e})") from None
 

@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from rlhf_sandbox.cli.common import ClipsURLOption, StoreURLOption, fail, open_store
+from rlhf_sandbox.cli.common import (
+    ClipsURLOption,
+    StoreURLOption,
+    fail,
+    open_store,
+    store_errors,
+)
 from rlhf_sandbox.store.run_folder import RUN, RunFolder
 
 
@@ -66,7 +72,7 @@ def command(
         else:
             assert run is not None
             store = RunFolder(run).open_store(create=policies is not None or bool(clips))
-    except ValueError as e:
+    except store_errors() as e:
         raise fail(str(e)) from None
     rng = np.random.default_rng(seed)
     try:

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from rlhf_sandbox.cli.common import ClipsURLOption, StoreURLOption, fail, open_store
+from rlhf_sandbox.cli.common import (
+    ClipsURLOption,
+    StoreURLOption,
+    fail,
+    open_store,
+    store_errors,
+)
 from rlhf_sandbox.store.run_folder import RunFolder
 
 
@@ -38,7 +44,7 @@ def command(
             raise ValueError("give --run (a run folder) or --store (a store URL)")
         else:
             store = RunFolder(run).open_store()
-    except ValueError as e:
+    except store_errors() as e:
         raise fail(str(e)) from None
     db = store.db
     try:

@@ -11,6 +11,7 @@ it is opened (it has one user at a time, the person whose laptop holds it).
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +53,10 @@ class SQLiteBackend:
         ``DatabaseError``, not its subclasses) as one StoreCorruptError naming the file."""
         try:
             yield
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e):
+                raise
+            raise OSError(errno.ENOSPC, str(e), str(self.path)) from None  # SQLITE_FULL
         except sqlite3.DatabaseError as e:
             if type(e) is not sqlite3.DatabaseError:
                 raise

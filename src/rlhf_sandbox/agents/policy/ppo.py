@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,7 +84,11 @@ class PPOSettings:
         reject_unknown(cls, d)
         kw = dict(d)
         if "net_arch" in kw:
-            kw["net_arch"] = tuple(int(x) for x in kw["net_arch"])
+            if not isinstance(kw["net_arch"], list | tuple):
+                raise ConfigError(
+                    f"PPOSettings.net_arch must be a list of ints, got {kw['net_arch']!r}"
+                )
+            kw["net_arch"] = tuple(kw["net_arch"])  # validated (ints >= 1) on construction
         return cls(**kw)
 
 
@@ -269,7 +275,13 @@ def load_policy(path: str | Path, env_id: str | None = None) -> ActorCriticPolic
             env.close()
     lr = float((meta.get("settings") or {}).get("learning_rate", 5e-4))
     policy = ActorCriticPolicy(obs_space, act_space, lambda _: lr, net_arch=list(meta["net_arch"]))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path}: not a policy state dict (torch.load with weights_only refused it: {first})"
+        ) from None
     policy.load_state_dict(state)
     policy.set_training_mode(False)
     return policy

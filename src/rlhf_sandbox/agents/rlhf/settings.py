@@ -139,6 +139,10 @@ class RLHFSettings:
         kw = dict(d)
         rm = dict(kw.get("reward_model", {}))
         if "hidden" in rm:
+            if not isinstance(rm["hidden"], list | tuple):
+                raise ConfigError(
+                    f"RewardModelConfig.hidden must be a list of ints, got {rm['hidden']!r}"
+                )
             rm["hidden"] = tuple(rm["hidden"])
         kw["reward_model"] = RewardModelConfig(**rm)
         kw["ppo"] = PPOSettings.from_json(kw.get("ppo", {}))
