@@ -50,6 +50,8 @@ def test_a_corrupt_store_is_one_line_naming_the_file(tmp_path: Path) -> None:
     db = run / "store" / "prefs.sqlite"
     db.write_bytes(b"not a database, not at all" * 100)
     for args in (["raters", "--run", str(run)], ["queue", "--run", str(run), "--demos"],
+                 ["label", "--run", str(run), "--rater", "ann"],
+                 ["play", "Highway-v0", "--run", str(run), "--headless", "--max-steps", "1"],
                  ["store", "info", str(db)], ["store", "verify", str(db)],
                  ["store", "export", str(db), str(tmp_path / "x.jsonl")],
                  ["store", "copy", str(db), str(tmp_path / "copy.sqlite")]):  # fmt: skip
@@ -62,3 +64,24 @@ def test_no_password_in_a_malformed_url_message() -> None:
     for url in ("postgresql://rlhf:s3cret@db:port/team", "postgresql://rlhf:s3cret@db:5x/team"):
         line = _one_line(runner.invoke(app, ["store", "info", url]), 2)
         assert "s3cret" not in line and "port" in line
+
+
+def test_an_old_run_with_a_corrupt_store_does_not_resume_with_a_traceback(tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "run_7cb5fe5", run)
+    (run / "store" / "prefs.sqlite").write_bytes(b"damaged" * 500)
+    line = _one_line(runner.invoke(app, ["train", "--resume", "--out", str(run)]), 1)
+    assert "not a readable SQLite store" in line
+
+
+def test_out_of_memory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlhf_sandbox.agents.rlhf import loop
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(loop, "label_schedule", no_memory)
+    line = _one_line(runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "r")]), 1)
+    assert "out of memory" in line

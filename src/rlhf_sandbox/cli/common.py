@@ -59,6 +59,8 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
             command(*args, **kwargs)
         except (StoreCorruptError, NonFiniteEnvError) as e:
             raise fail(str(e), code=1) from None
+        except MemoryError:
+            raise fail("out of memory: lower the budgets (timesteps, labels, n_envs)", 1) from None
         except OSError as e:
             if e.errno not in DISK_ERRNOS:
                 raise

@@ -250,6 +250,16 @@ class RLHFLoop:
         if m < 2:
             return
         obs, act = rec.segment_arrays(seg, T)
+        r = None
+        if self.oracle is not None:  # the teacher's rewards, checked before anything is stored
+            feats, env_r, real = rec.segment_features(seg, T)
+            r = np.where(real, self.oracle(feats, env_r.astype(np.float64)), 0.0)  # [M, T]
+            if not np.isfinite(r).all():
+                raise NonFiniteEnvError(
+                    f"teacher {self.teacher.spec} gave a non-finite reward on segment"
+                    f" {int(np.flatnonzero(~np.isfinite(r).all(axis=1))[0])} of this rollout"
+                    " (a NaN or inf behaviour feature?)"
+                )
         returns = self.model.segment_returns(obs, act) if self.model.version > 0 else None
         pairs = select_pairs(self.s.query_method, n, m, self.rng, returns, self.s.oversample)
         used = np.unique(np.concatenate([pairs.left, pairs.right]))
@@ -273,9 +283,7 @@ class RLHFLoop:
             for a, b, sc in zip(pairs.left, pairs.right, pairs.score, strict=True)
         ]
         self.state.labels_asked += n
-        if self.oracle is not None and self.rater is not None:
-            feats, env_r, real = rec.segment_features(seg, T)
-            r = np.where(real, self.oracle(feats, env_r.astype(np.float64)), 0.0)  # [M, T]
+        if r is not None and self.rater is not None:
             choices = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
             name = self.teacher.spec
             for qid, choice in zip(qids, choices, strict=True):
