@@ -74,11 +74,16 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
 
 def setup(window: bool = False, headless: bool = False) -> None:
     """The process set-up of a command, once: where pygame draws (off-screen unless the
-    command opens a window for a person; see :mod:`rlhf_sandbox.display`)."""
-    if window:
-        display.windowed(headless)
-    else:
+    command opens a window for a person; see :mod:`rlhf_sandbox.display`). A window with
+    no display to show it on is one ``Error:`` line, before anything is opened or stored."""
+    if not window:
         display.offscreen()
+        return
+    try:
+        display.windowed(headless)
+        display.check_window()
+    except display.NoDisplayError as e:
+        raise fail(str(e)) from None
 
 
 def one_torch_thread() -> None:
