@@ -81,3 +81,26 @@ class EpisodeScheduler:
             else:
                 self.episode[i] = -1
         return Advance(ended, episodes, restart)
+
+
+class EpisodeTallies:
+    """Each episode's return, length and termination, summed per slot while it runs."""
+
+    def __init__(self, episodes: int, n_slots: int) -> None:
+        self.returns = np.zeros(episodes)  # float64 [episodes]
+        self.lengths = np.zeros(episodes, dtype=np.int64)  # policy steps
+        self.terminated = np.zeros(episodes, dtype=bool)  # ended by termination, not time
+        self._ret = np.zeros(n_slots)
+        self._len = np.zeros(n_slots, dtype=np.int64)
+
+    def add(self, reward: np.ndarray, active: np.ndarray) -> None:
+        """One vector step's rewards, for the slots playing an episode."""
+        self._ret[active] += reward[active]
+        self._len[active] += 1
+
+    def end(self, ended: Advance, terminated: np.ndarray) -> None:
+        """The episodes of ``ended`` are over (``terminated``: bool per slot)."""
+        for i, k in zip(ended.slots, ended.episodes, strict=True):
+            self.returns[k], self.lengths[k] = self._ret[i], self._len[i]
+            self.terminated[k] = terminated[i]
+            self._ret[i], self._len[i] = 0.0, 0

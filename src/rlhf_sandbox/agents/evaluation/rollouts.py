@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
+from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler, EpisodeTallies
 from rlhf_sandbox.envs.ids import check_env_id, is_core_env
 from rlhf_sandbox.files import write_gif
 
@@ -74,7 +74,7 @@ def evaluate(
     mode = None if is_core_env(env_id) else "sync"
     venv = gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, **env_kwargs)
     sched = EpisodeScheduler.seeded(episodes, n, seed)
-    returns, lengths, terminated, ret, length = _books(episodes, n)
+    tally = EpisodeTallies(episodes, n)
     try:
         # Gymnasium types `seed` as int | None, but its vector envs take one seed per slot.
         obs, _ = venv.reset(seed=sched.first_seeds())  # type: ignore[arg-type]
@@ -84,34 +84,25 @@ def evaluate(
             obs, reward, term, trunc, info = venv.step(actions)
             if observer is not None:
                 observer(prev_obs, actions, reward, info, sched.episode.copy())
-            active = sched.active
-            ret[active] += reward[active]
-            length[active] += 1
-            if not ((term | trunc) & active).any():
+            tally.add(reward, sched.active)
+            if not ((term | trunc) & sched.active).any():
                 continue
             ended = sched.advance(term | trunc)
-            for i, k in zip(ended.slots, ended.episodes, strict=True):
-                returns[k], lengths[k], terminated[k] = ret[i], length[i], term[i]
-                ret[i], length[i] = 0.0, 0
+            tally.end(ended, term)
             if ended.restart.any():
                 seeds: list[int | None] = [None] * n
-                for i in np.flatnonzero(ended.restart):
-                    seeds[i] = int(sched.seeds_of(np.array([i]))[0])
+                new = sched.seeds_of(ended.restart)
+                for i, sd in zip(np.flatnonzero(ended.restart), new, strict=True):
+                    seeds[i] = int(sd)
                 obs, _ = venv.reset(seed=seeds, options={"reset_mask": ended.restart})  # type: ignore[arg-type]
     finally:
         venv.close()
-    return EvalResult(float(returns.mean()), float(returns.std()), returns, lengths, terminated)
+    return tally_result(tally)
 
 
-def _books(episodes: int, n: int) -> tuple[np.ndarray, ...]:
-    """Per-episode returns, lengths and terminations, and per-slot running sums."""
-    return (
-        np.zeros(episodes),
-        np.zeros(episodes, dtype=np.int64),
-        np.zeros(episodes, dtype=bool),
-        np.zeros(n),
-        np.zeros(n, dtype=np.int64),
-    )
+def tally_result(t: EpisodeTallies) -> EvalResult:
+    r = t.returns
+    return EvalResult(float(r.mean()), float(r.std()), r, t.lengths, t.terminated)
 
 
 class StepObserver(Protocol):

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
-from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
-from rlhf_sandbox.agents.evaluation.rollouts import EvalResult, PolicyFn, StepObserver, _books
+from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler, EpisodeTallies
+from rlhf_sandbox.agents.evaluation.rollouts import EvalResult, PolicyFn, StepObserver, tally_result
 from rlhf_sandbox.envs.vector import core_of
 from rlhf_sandbox.files import write_gif
 
@@ -24,7 +24,7 @@ def evaluate_vec(
     # The VecEnv resets its slots itself (its maker seeded it): the scheduler only says which
     # episode each slot plays.
     sched = EpisodeScheduler(np.arange(episodes), n)
-    returns, lengths, terminated, ret, length = _books(episodes, n)
+    tally = EpisodeTallies(episodes, n)
     obs = np.asarray(venv.reset())
     while sched.busy:
         actions = np.asarray(policy_fn(obs))
@@ -35,15 +35,12 @@ def evaluate_vec(
             names = infos[0].get("features", {}).keys()
             feats = {k: np.array([i["features"][k] for i in infos]) for k in names}
             observer(prev, actions, reward, {"features": feats}, sched.episode.copy())
-        active = sched.active
-        ret[active] += reward[active]
-        length[active] += 1
+        tally.add(reward, sched.active)
         ended = sched.advance(done)
-        for i, k in zip(ended.slots, ended.episodes, strict=True):
-            truncated = bool(infos[i].get("TimeLimit.truncated", False))
-            returns[k], lengths[k], terminated[k] = ret[i], length[i], not truncated
-            ret[i], length[i] = 0.0, 0
-    return EvalResult(float(returns.mean()), float(returns.std()), returns, lengths, terminated)
+        if ended.slots.size:
+            truncated = [bool(info.get("TimeLimit.truncated", False)) for info in infos]
+            tally.end(ended, ~np.array(truncated))
+    return tally_result(tally)
 
 
 def vec_gif(policy_fn: PolicyFn, venv: VecEnv, path: str | Path, steps: int = 150) -> int:
