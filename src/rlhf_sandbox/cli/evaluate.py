@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # heavy imports wait until the input is checked
     from rich.console import Console
 
     from rlhf_sandbox.agents.evaluation.harness import Driver, Suite, SuiteResult
+    from rlhf_sandbox.agents.teachers.oracles import Oracle
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -86,6 +87,13 @@ def command(
         typer.Option(help="with --store: the run name NAME in it (new) [default: --out's name]"),
     ] = None,
     clips_url: ClipsURLOption = None,
+    oracle: Annotated[
+        str,
+        typer.Option(
+            help="whose return fills the oracle column: a built-in driving oracle (courteous,"
+            " highway, merge, crossing) or your own as MODULE:ATTR (code you run)"
+        ),
+    ] = "courteous",
     use_ray: Annotated[
         bool,
         typer.Option("--ray", help="spread the scenarios over Ray workers (same results)"),
@@ -108,7 +116,7 @@ def command(
     from rlhf_sandbox.agents.evaluation.harness.drivers import check_driver
     from rlhf_sandbox.agents.evaluation.harness.report import CLIP_MODES, check_store_target
 
-    errors: tuple[type[BaseException], ...] = (SuiteError, DriverError, *store_errors())
+    errors: tuple[type[BaseException], ...] = (SuiteError, DriverError, ValueError, *store_errors())
     try:
         if clips not in CLIP_MODES:
             raise ValueError(f"--clips must be one of {', '.join(CLIP_MODES)}, got {clips!r}")
@@ -121,16 +129,36 @@ def command(
         for d in drivers:  # a policy that cannot load or act fails here, before any episode
             check_driver(d, s)
         target = check_store_target(store, clips_url, store_run, out, clips, baseline is not None)
+        scorer = _oracle(oracle)
     except errors as e:
         raise fail(str(e)) from None
     specs = [policy] + ([baseline] if baseline else []) if use_ray else None
-    _run(s, drivers, out, n_envs, worst, clips, overwrite, target, specs, address, workers)
+    _run(
+        s, drivers, out, n_envs, worst, clips, overwrite, target, specs, address, workers,
+        (oracle, scorer),
+    )  # fmt: skip
+
+
+def _oracle(spec: str) -> Oracle:
+    """The oracle named ``spec``, checked to read only features our driving worlds give."""
+    from rlhf_sandbox.agents.rlhf.run import check_features
+    from rlhf_sandbox.agents.teachers.teacher import resolve_oracle
+    from rlhf_sandbox.envs.vector import make_vec_env
+
+    oracle = resolve_oracle(spec)
+    venv = make_vec_env("rlhf_sandbox/Highway-v0", 1, 0)
+    try:
+        check_features(venv, "a driving world", spec, oracle.features)
+    finally:
+        venv.close()
+    return oracle
 
 
 def _run(
     s: Suite, drivers: list[Driver], out: Path, n_envs: int, worst: int, clips: str,
     overwrite: bool, target: tuple[str, str | None, str] | None = None,
     ray_specs: list[str] | None = None, address: str | None = None, workers: int | None = None,
+    oracle: tuple[str, Oracle] | None = None,
 ) -> None:  # fmt: skip
     from rich.console import Console
     from rich.progress import (
@@ -142,6 +170,7 @@ def _run(
     )
 
     from rlhf_sandbox.agents.evaluation.harness import DriverError, run_suite, write_report
+    from rlhf_sandbox.agents.evaluation.harness.runner import with_oracle
 
     one_torch_thread()
     console = Console()
@@ -168,12 +197,16 @@ def _run(
             except DriverError as e:
                 bar.stop()
                 raise fail(str(e)) from None
+    spec = "courteous"
+    if oracle is not None and oracle[0] != spec:  # the runner's metrics use courteous
+        spec = oracle[0]
+        runs = [with_oracle(r, oracle[1]) for r in runs]
     try:
         with console.status("writing the report (clips, GIFs, plots)"):
             path = write_report(
                 out, runs[0], runs[1] if len(runs) > 1 else None, worst_k=worst, clips=clips,
                 overwrite=overwrite, store=target and target[0], clips_url=target and target[1],
-                store_run=target and target[2],
+                store_run=target and target[2], oracle=spec,
             )  # fmt: skip
     except OSError as e:  # nothing is left behind: write_report removes its temporary folder
         raise fail(f"cannot write the report to {out} ({e.strerror or e})") from None

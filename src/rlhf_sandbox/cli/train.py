@@ -1,6 +1,6 @@
 """``rlhf-sandbox train``: the RLHF loop from the command line.
 
-``train --env ID --teacher ORACLE[:RATER] --labels N --timesteps N --out runs/NAME``;
+``train --env ID --teacher SPEC[:RATER] --labels N --timesteps N --out runs/NAME``;
 settings may also come from a TOML file (``--config``), whose top-level keys are the fields
 of :class:`~rlhf_sandbox.agents.rlhf.settings.RLHFSettings` with ``[ppo]`` and
 ``[reward_model]`` tables; flags given on the command line win over the file. The help of a
@@ -9,6 +9,7 @@ flag that sets a field is that field's doc.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ import typer
 
 from rlhf_sandbox.agents.policy.ppo import PPOSettings
 from rlhf_sandbox.agents.rlhf.settings import DEVICE, SEED, TEACHER, RLHFSettings
+from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged
 from rlhf_sandbox.cli.common import (
     ClipsURLOption,
     EnvArgOption,
@@ -54,8 +56,10 @@ def command(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="ORACLE[:RATER]: courteous, companion, guard, env or human; "
-            "RATER: perfect, stochastic, mistake, skip, equal, myopic"
+            help="SPEC[:RATER]: a built-in oracle (courteous, highway, merge, crossing,"
+            " companion, guard, env), your own as MODULE:ATTR (code you run: see"
+            " docs/ORACLES.md), or human; RATER: perfect, stochastic, mistake, skip, equal,"
+            " myopic"
         ),
     ] = None,
     labels: Annotated[int | None, typer.Option(min=0, help=_doc("labels"))] = None,
@@ -150,11 +154,18 @@ def train_and_print(
     url, clips_url, store_run = store
     errors: tuple[type[BaseException], ...] = (*store_errors(), FileExistsError)
     try:
-        loop = open_run(
-            settings, out, resume=resume, store=url, clips=clips_url, store_run=store_run
-        )
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", TeacherSourceChanged)
+            loop = open_run(
+                settings, out, resume=resume, store=url, clips=clips_url, store_run=store_run
+            )
     except errors as e:
         raise fail(str(e)) from None
+    for w in said:
+        if issubclass(w.category, TeacherSourceChanged):
+            console.print(f"[yellow]warning[/]: {w.message}", highlight=False)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     s = loop.s
     shared = f" (store {loop.db.where}, run {loop.run!r})" if loop.where.shared else ""
     console.print(

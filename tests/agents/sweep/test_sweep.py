@@ -225,3 +225,23 @@ def test_long_run_ids_are_cut_and_keep_apart() -> None:
     a = run_id({"env_kwargs.vehicles": 10, "teacher": "courteous:mistake" + "x" * 120})
     b = run_id({"env_kwargs.vehicles": 10, "teacher": "courteous:mistake" + "x" * 121})
     assert len(a) <= 96 and a != b and ":" not in a
+
+
+def test_a_plugin_teacher_workers_cannot_import_stops_the_sweep_before_it_starts(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "only_here_teacher.py").write_text(
+        "from rlhf_sandbox.agents.teachers.oracles import oracle_from_callable\n"
+        "FAST = oracle_from_callable(lambda f: f['speed'], name='fast', features=('speed',))\n"
+    )
+    monkeypatch.syspath_prepend(str(mine))  # the driver imports it; Ray's workers cannot
+    out = tmp_path / "sweeps" / "plugin"
+    config = _write(tmp_path, 'teacher = ["only_here_teacher:FAST"]\n')
+    res = CliRunner().invoke(app, ["sweep", "--config", str(config), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot load teacher 'only_here_teacher:FAST'" in lines[0]
+    assert "must import on every worker" in lines[0]
+    assert not out.exists()

@@ -37,3 +37,13 @@ def test_the_arena_role_is_resolved_once() -> None:
     with pytest.raises(ValueError, match="role=ROLE"):
         RLHFSettings(env_id="arena_v0", teacher="env")
     assert RLHFSettings.from_json(s.to_json()) == s  # saved with the role: resume agrees
+
+
+def test_a_spec_whose_first_part_is_not_built_in_is_module_attr() -> None:
+    t = Teacher.parse("my_pkg.oracles:CALM:mistake")
+    assert (t.oracle, t.rater, t.plugin) == ("my_pkg.oracles:CALM", "mistake", True)
+    assert Teacher.parse(t.spec) == t and Teacher.parse("m:A").rater == "perfect"
+    assert not Teacher.parse("courteous:mistake").plugin
+    for bad in ("m:A:perfect:x", "m-x:A", "m:"):
+        with pytest.raises(ValueError):
+            Teacher.parse(bad)

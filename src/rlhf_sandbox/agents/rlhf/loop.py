@@ -23,6 +23,7 @@ import json
 import socket
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from rlhf_sandbox.agents.reward.wrappers import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.rlhf.recording import ClipSource, RecordClips
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps, label_schedule
 from rlhf_sandbox.agents.teachers.oracles import Oracle
+from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged, source_change
 from rlhf_sandbox.agents.teachers.raters import SyntheticRater
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
@@ -122,6 +124,10 @@ class RLHFLoop:
         self.run = self.where.run
         self.s = s = settings  # validated: the teacher fits the env, arena_v0's role is set
         self.teacher = s.teacher_value
+        if resume and self.teacher.plugin:
+            change = source_change(self.teacher.oracle, s.teacher_source)
+            if change is not None:
+                warnings.warn(change, TeacherSourceChanged, stacklevel=2)
         if self.where.shared:  # before anything is written: the store is there, the name free
             self.clips = ClipStore.open(self.where.url, self.where.clips)
             self.db = self.clips.db

@@ -32,7 +32,7 @@ from rlhf_sandbox.agents.policy.ppo import (
 from rlhf_sandbox.agents.reward.absorbing import flagged
 from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
-from rlhf_sandbox.agents.teachers.oracles import Oracle, get_oracle
+from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.agents.teachers.teacher import HUMAN
 from rlhf_sandbox.envs.ids import ARENA_V0
 from rlhf_sandbox.envs.vector import action_array, make_vec_env
@@ -152,7 +152,7 @@ def write_report(
     where = folder.saved_store(store)  # before the long evaluation: a bad URL fails now
     rep = folder.report
     rep.mkdir(parents=True, exist_ok=True)
-    oracle = None if s.teacher == HUMAN else get_oracle(s.teacher)
+    oracle = s.teacher_value.resolve()
     model = RewardEnsemble.load(folder.reward_model) if folder.reward_model.exists() else None
     policy = sb3_policy(load_policy(folder.policy))
     space = _action_space(s)

@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+
 from rlhf_sandbox.agents.evaluation.rollouts import PolicyFn, sb3_policy
 from rlhf_sandbox.agents.policy.ppo import RichProgress, make_model, unchecked_distributions
 from rlhf_sandbox.agents.reward.wrappers import OracleReward
@@ -19,7 +22,7 @@ from rlhf_sandbox.agents.rlhf.loop import LoopState, RLHFLoop
 from rlhf_sandbox.agents.rlhf.report import BaselineTrainer, RunReport, write_report
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps
 from rlhf_sandbox.agents.teachers.oracles import Oracle
-from rlhf_sandbox.envs.vector import decision_hz, make_vec_env
+from rlhf_sandbox.envs.vector import action_array, decision_hz, make_vec_env
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,36 @@ def open_run(
 
 
 def check_env(settings: RLHFSettings) -> None:
-    """Build the run's env once, so that a bad env setting, or a query clip longer than an
-    env's share of a rollout, is one ValueError before anything is written."""
+    """Build the run's env once, so that a bad env setting, a query clip longer than an
+    env's share of a rollout, or a plug-in oracle reading a feature the env does not give,
+    is one ValueError before anything is written."""
     try:
         venv = make_vec_env(settings.env_id, 1, 0, **settings.env_kwargs)
     except TypeError as e:
         raise ValueError(f"{settings.env_id}: {e}") from None
     try:
         clip_steps(settings, decision_hz(venv))
+        teacher = settings.teacher_value
+        oracle = teacher.resolve() if teacher.plugin else None
+        if oracle is not None and oracle.features:
+            check_features(venv, settings.env_id, teacher.oracle, oracle.features)
     finally:
         venv.close()
+
+
+def check_features(venv: VecEnv, env_id: str, name: str, needed: tuple[str, ...]) -> None:
+    """ValueError unless one step of ``venv`` gives every feature in ``needed``."""
+    venv.reset()
+    actions = np.stack([venv.action_space.sample() for _ in range(venv.num_envs)])
+    _, _, _, infos = venv.step(action_array(venv.action_space, actions))
+    given = infos[0].get("features", {}) if infos else {}
+    missing = [k for k in needed if k not in given]
+    if missing:
+        have = ", ".join(sorted(given)) or "none"
+        raise ValueError(
+            f"teacher {name!r} reads feature {missing[0]!r}, which {env_id} does not give"
+            f" (its features: {have})"
+        )
 
 
 def train_oracle_ppo(progress: bool) -> BaselineTrainer:

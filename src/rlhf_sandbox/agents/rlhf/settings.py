@@ -16,6 +16,7 @@ import numpy as np
 from rlhf_sandbox.agents.feedback.queries import METHODS as QUERY_METHODS
 from rlhf_sandbox.agents.policy.ppo import PPOSettings
 from rlhf_sandbox.agents.reward.ensemble import RewardModelConfig
+from rlhf_sandbox.agents.teachers.plugin import source_hash
 from rlhf_sandbox.agents.teachers.raters import rater_config
 from rlhf_sandbox.agents.teachers.teacher import Teacher
 from rlhf_sandbox.config import ConfigError, reject_unknown, setting, validate
@@ -45,7 +46,14 @@ class RLHFSettings:
     )
     # teacher and rater: Teacher checks the names (its message lists the known ones)
     teacher: str = setting(
-        "courteous", doc="oracle name (courteous, companion, guard, env) or human"
+        "courteous",
+        doc="oracle: a built-in name (courteous, highway, merge, crossing, companion, guard,"
+        " env), your own as MODULE:ATTR, or human",
+    )
+    teacher_source: str = setting(
+        "",
+        doc="sha256 of a MODULE:ATTR teacher's module source when the run began (set by"
+        " itself; --resume warns when the source has changed)",
     )
     rater: str = setting("perfect", doc="B-Pref rater preset of a synthetic teacher")
     rater_overrides: dict[str, float] = setting(
@@ -105,6 +113,8 @@ class RLHFSettings:
         check_train_env_id(self.env_id)
         teacher = self.teacher_value
         teacher.check(self.env_id)
+        if teacher.plugin and not self.teacher_source:
+            object.__setattr__(self, "teacher_source", source_hash(self.teacher))
         if not teacher.human:
             rater_config(self.rater, **self.rater_overrides)  # a bad override fails here
         resolved = teacher.env_kwargs(self.env_id, self.env_kwargs)
@@ -166,7 +176,8 @@ SEED = "seed"
 DEVICE = "device"
 """The shorthand key that sets both ``ppo.device`` and ``reward_model.device``."""
 TEACHER = "teacher"
-"""The key whose value is a teacher spec, ``ORACLE[:RATER]`` or ``human``."""
+"""The key whose value is a teacher spec, ``SPEC[:RATER]`` (SPEC a built-in oracle or
+``MODULE:ATTR``) or ``human``."""
 _TABLES = ("ppo", "reward_model", "env_kwargs", "rater_overrides")
 
 
@@ -181,6 +192,7 @@ def build_settings(
     :data:`TEACHER` (a spec). A value of None is not given. Every problem is a ValueError
     naming the setting."""
     d: dict[str, Any] = copy.deepcopy(dict(file or {}))
+    d.pop("teacher_source", None)  # a new run hashes its own plug-in's source
     for table in _TABLES:
         if not isinstance(d.setdefault(table, {}), dict):
             raise ValueError(f"{table} must be a table")
@@ -195,7 +207,7 @@ def build_settings(
             d["ppo"]["device"] = d["reward_model"]["device"] = v
         elif key == TEACHER:
             if not isinstance(v, str):
-                raise ValueError(f"teacher must be ORACLE[:RATER] or human, got {v!r}")
+                raise ValueError(f"teacher must be SPEC[:RATER] or human, got {v!r}")
             t = Teacher.parse(v)
             d["teacher"], d["rater"] = t.oracle, t.rater
         elif rest:

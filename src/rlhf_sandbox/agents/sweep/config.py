@@ -17,7 +17,7 @@ A sweep file (TOML)::
 
     [grid]                           # every combination of these values is one run
     seeds = [0, 1, 2]                # sets seed and ppo.seed, as train's --seed does
-    teacher = ["courteous:perfect", "courteous:mistake"]   # ORACLE[:RATER], as --teacher
+    teacher = ["courteous:perfect", "courteous:mistake"]   # SPEC[:RATER], as --teacher
     labels = [50, 200]
     ppo.n_steps = [64, 128]          # dotted keys reach into ppo, reward_model,
     env_kwargs.vehicles = [10, 20]   # env_kwargs and rater_overrides

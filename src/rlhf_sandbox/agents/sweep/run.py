@@ -154,10 +154,22 @@ def run_sweep(
     it a local Ray of ``max_parallel`` (default: all) CPUs is started and shut down after.
     An already initialised Ray (``ray.is_initialized()``) is used as it is."""
     out = Path(out)
-    todo = prepare(plan, out, resume)
-    write_summary(out, plan, rows(plan, out))
-    if todo:
-        _run_tasks(plan, out, todo, address, max_parallel, on_start, on_done)
+    plugins = sorted({s.settings.teacher for s in plan.runs if s.settings.teacher_value.plugin})
+    started = False
+    if plugins:  # before anything is written: each worker must import the user's oracles
+        started = _connect(plan, address, max_parallel)
+        try:
+            check_plugins_on_workers(plugins)
+        except BaseException:
+            disconnect(started)
+            raise
+    try:
+        todo = prepare(plan, out, resume)
+        write_summary(out, plan, rows(plan, out))
+        if todo:
+            _run_tasks(plan, out, todo, address, max_parallel, on_start, on_done)
+    finally:
+        disconnect(started)
     final = rows(plan, out)
     write_summary(out, plan, final)
     write_plot(out / "summary.png", plan, final)
@@ -175,11 +187,7 @@ def _run_tasks(
 ) -> None:
     import ray
 
-    cpus = max(1, round(max_parallel * plan.options.cpus_per_run)) if max_parallel else None
-    try:
-        started = connect(address, cpus)
-    except RayUnavailable as e:
-        raise SweepError(str(e)) from None
+    started = _connect(plan, address, max_parallel)
     pending: dict[Any, RunSpec] = {}
     try:
         task = ray.remote(execute_run).options(
@@ -213,6 +221,54 @@ def _run_tasks(
         for ref in pending:
             ray.cancel(ref, force=True)
         disconnect(started)
+
+
+def _connect(plan: SweepPlan, address: str | None, max_parallel: int | None) -> bool:
+    """Connect to Ray (see :func:`connect`); whether this call started it."""
+    cpus = max(1, round(max_parallel * plan.options.cpus_per_run)) if max_parallel else None
+    try:
+        return connect(address, cpus)
+    except RayUnavailable as e:
+        raise SweepError(str(e)) from None
+
+
+def _import_plugins(specs: list[str]) -> dict[str, str]:
+    """On a worker: each plug-in oracle that fails to load there, with why."""
+    from rlhf_sandbox.agents.teachers.plugin import load_oracle
+
+    failed = {}
+    for spec in specs:
+        try:
+            load_oracle(spec)
+        except ValueError as e:
+            failed[spec] = str(e)
+    return failed
+
+
+def check_plugins_on_workers(specs: list[str], timeout_s: float = 300.0) -> None:
+    """SweepError unless every live node of the connected Ray imports each of ``specs``
+    (a user's ``MODULE:ATTR`` oracles): one task pinned to each node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(_import_plugins)
+    refs = {
+        node["NodeManagerAddress"]: probe.options(
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+        ).remote(specs)
+        for node in ray.nodes()
+        if node.get("Alive")
+    }
+    for host, ref in refs.items():
+        failed = ray.get(ref, timeout=timeout_s)
+        if failed:
+            spec, why = next(iter(failed.items()))
+            raise SweepError(
+                f"the Ray worker on {host} cannot load teacher {spec!r}: {why}; a plug-in"
+                " oracle's module must import on every worker (install it there, or put its"
+                " folder on the workers' PYTHONPATH)"
+            )
 
 
 def store_run(out: Path, spec: RunSpec, outcome: dict[str, Any]) -> Path:

@@ -5,9 +5,10 @@
 oracle fits the env, the arena's NPC role resolved), and :attr:`Teacher.spec` is the one
 canonical form written on labels, banners and reports (``courteous:perfect``, ``human``).
 
-Designed to grow: an oracle is named by a string that :meth:`Teacher.resolve` turns into
-an :class:`~rlhf_sandbox.agents.teachers.oracles.Oracle`, so a user's own (``MODULE:NAME``)
-and a teacher per NPC role fit here without changing its users.
+An oracle is named by a string that :meth:`Teacher.resolve` turns into an
+:class:`~rlhf_sandbox.agents.teachers.oracles.Oracle`: a built-in name, or a user's own
+``MODULE:ATTR`` (:mod:`~rlhf_sandbox.agents.teachers.plugin`), whose spec then reads
+``MODULE:ATTR:RATER``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rlhf_sandbox.agents.teachers.oracles import (
     get_oracle,
     oracle_env_kind,
 )
+from rlhf_sandbox.agents.teachers.plugin import is_plugin_spec, load_oracle
 from rlhf_sandbox.agents.teachers.raters import PRESETS, SyntheticRater, rater_config
 from rlhf_sandbox.envs import ARENA_IDS, DRIVING_IDS
 from rlhf_sandbox.envs.ids import ARENA_V0
@@ -40,23 +42,41 @@ class Teacher:
     rater: str = DEFAULT_RATER
 
     def __post_init__(self) -> None:
-        if self.oracle not in TEACHERS:
-            raise ValueError(f"unknown teacher {self.oracle!r}; known: {', '.join(TEACHERS)}")
+        if self.oracle not in TEACHERS and not is_plugin_spec(self.oracle):
+            raise ValueError(
+                f"unknown teacher {self.oracle!r}; known: {', '.join(TEACHERS)}, or your own"
+                " oracle as MODULE:ATTR"
+            )
         if self.rater not in PRESETS:
             raise ValueError(f"unknown rater preset {self.rater!r}; known: {', '.join(PRESETS)}")
 
     @classmethod
     def parse(cls, spec: str) -> Teacher:
-        """``"courteous:mistake"`` -> Teacher("courteous", "mistake"); the rater defaults
-        to perfect; ``"human"`` takes none."""
-        oracle, colon, rater = spec.partition(":")
-        if oracle == HUMAN and colon:
+        """``SPEC[:RATER]``: ``"courteous:mistake"`` -> Teacher("courteous", "mistake");
+        a SPEC whose first part is not a built-in name is ``MODULE:ATTR``
+        (``"my_oracles:calm:mistake"`` -> Teacher("my_oracles:calm", "mistake")). The rater
+        defaults to perfect; ``"human"`` takes none."""
+        parts = spec.split(":")
+        n = 1 if parts[0] in TEACHERS else 2  # parts naming the oracle
+        if parts[0] == HUMAN and len(parts) > 1:
             raise ValueError("the human teacher takes no rater preset")
-        return cls(oracle, rater or DEFAULT_RATER)
+        if len(parts) < n:  # one unknown name: the message lists the known ones
+            return cls(spec)
+        if len(parts) > n + 1:
+            raise ValueError(
+                f"teacher {spec!r}: give ORACLE[:RATER] (ORACLE one of"
+                f" {', '.join(ORACLE_NAMES)}, or MODULE:ATTR), or human"
+            )
+        return cls(":".join(parts[:n]), parts[n] if len(parts) > n else DEFAULT_RATER)
 
     @property
     def human(self) -> bool:
         return self.oracle == HUMAN
+
+    @property
+    def plugin(self) -> bool:
+        """Whether the oracle is a user's own (``MODULE:ATTR``)."""
+        return self.oracle not in TEACHERS
 
     @property
     def spec(self) -> str:
@@ -65,7 +85,9 @@ class Teacher:
 
     def resolve(self) -> Oracle | None:
         """The oracle's reward function; None for people."""
-        return None if self.human else get_oracle(self.oracle)
+        if self.human:
+            return None
+        return load_oracle(self.oracle) if self.plugin else get_oracle(self.oracle)
 
     def rater_for(self, overrides: Mapping[str, float], seed: int) -> SyntheticRater | None:
         """The synthetic rater (the preset with ``overrides``); None for people."""
@@ -76,6 +98,9 @@ class Teacher:
     def check(self, env_id: str) -> None:
         """ValueError unless the oracle can read ``env_id``'s behaviour features."""
         if self.human:
+            return
+        if self.plugin:  # its features are checked on the env itself (rlhf.run.check_env)
+            load_oracle(self.oracle)
             return
         kind = oracle_env_kind(self.oracle)
         ok = {"driving": DRIVING_IDS, "arena": (*ARENA_IDS, ARENA_V0)}.get(kind)
@@ -99,3 +124,14 @@ class Teacher:
             )
         kw["role"] = self.oracle
         return kw
+
+
+def resolve_oracle(spec: str) -> Oracle:
+    """The oracle ``spec`` names: a built-in name or ``MODULE:ATTR`` (no rater, not human)."""
+    if spec in ORACLE_NAMES:
+        return get_oracle(spec)
+    if is_plugin_spec(spec):
+        return load_oracle(spec)
+    raise ValueError(
+        f"unknown oracle {spec!r}; known: {', '.join(ORACLE_NAMES)}, or your own as MODULE:ATTR"
+    )

@@ -47,6 +47,7 @@ def markdown(data: dict[str, Any]) -> str:
     out += [
         "Values are means over episodes (rates: share of episodes) with 95 % intervals:",
         "Wilson for rates, bootstrap over episodes for the rest. Definitions: docs/HARNESS.md.",
+        f"Oracle return: the `{data.get('oracle', 'courteous')}` oracle's.",
         "",
         "## Scenarios",
         "",

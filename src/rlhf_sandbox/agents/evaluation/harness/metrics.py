@@ -50,7 +50,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("lane_changes_per_km", "lane changes", "1/km", "lower"),
     Metric("forced_brake_share", "time forcing the follower to brake", "share", "lower"),
     Metric("max_forced_braking", "hardest braking forced on the follower", "m/s^2", "lower"),
-    Metric("oracle_return", "courteous oracle return", "", "higher"),
+    Metric("oracle_return", "oracle return", "", "higher"),
     Metric("env_return", "env return", "", "higher"),
 )
 METRIC_KEYS = tuple(m.key for m in METRICS)

@@ -74,13 +74,15 @@ def write_report(
     store: str | None = None,
     clips_url: str | None = None,
     store_run: str | None = None,
+    oracle: str = "courteous",
 ) -> Path:
     """Write the report folder ``out`` atomically; returns ``out / "report.md"``. ``out``
     must be new (or empty), or an earlier report of ``evaluate`` with ``overwrite``
     (:func:`~rlhf_sandbox.files.check_out_folder`); a FolderError otherwise.
 
     ``store``: a shared store's URL for the episodes' clips instead of ``out/store``
-    (``clips_url``: where its chunks go), under ``store_run`` (default: ``out``'s name)."""
+    (``clips_url``: where its chunks go), under ``store_run`` (default: ``out``'s name).
+    ``oracle``: the spec of the oracle whose returns the runs' ``oracle_return`` holds."""
     if clips not in CLIP_MODES:
         raise ValueError(f"clips must be one of {CLIP_MODES}, got {clips!r}")
     out = Path(out)
@@ -92,7 +94,7 @@ def write_report(
         names = store_run_names(store_run or out.resolve().name, baseline is not None)
         target = (store, clips_url, names)
     with replacing_folder(out, "evaluate", overwrite=overwrite) as tmp:
-        _write(tmp, policy, baseline, worst_k, clips, n_boot, target)
+        _write(tmp, policy, baseline, worst_k, clips, n_boot, target, oracle)
     return out / "report.md"
 
 
@@ -104,6 +106,7 @@ def _write(
     clips: str,
     n_boot: int,
     target: tuple[str, str | None, dict[str, str]] | None = None,
+    oracle: str = "courteous",
 ) -> None:
     runs = {"policy": policy} if baseline is None else {"policy": policy, "baseline": baseline}
     summaries = {name: summarize_run(r, n_boot) for name, r in runs.items()}
@@ -141,6 +144,7 @@ def _write(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "suite": policy.suite,
         "drivers": {name: r.driver for name, r in runs.items()},
+        "oracle": oracle,
         "wall_seconds": {name: round(r.wall_s, 3) for name, r in runs.items()},
         "scenarios": {s.scenario.name: _scenario_json(s) for s in policy.scenarios},
         "summary": summaries,

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
 from rlhf_sandbox.agents.evaluation.harness.drivers import Driver, check_driver_config
 from rlhf_sandbox.agents.evaluation.harness.metrics import episodes_metrics
 from rlhf_sandbox.agents.evaluation.harness.suites import Scenario, Suite
+from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.envs.driving import DrivingCore
 from rlhf_sandbox.envs.driving_config import DrivingConfig
 from rlhf_sandbox.sim.threads import serial_here
@@ -92,6 +93,20 @@ class SuiteResult:
     @property
     def episodes(self) -> list[Episode]:
         return [e for s in self.scenarios for e in s.episodes]
+
+
+def with_oracle(run: SuiteResult, oracle: Oracle) -> SuiteResult:
+    """``run`` with every episode's ``oracle_return`` that of ``oracle`` (the runner's
+    metrics use ``courteous``); each episode keeps its features, so nothing is replayed."""
+
+    def rescored(e: Episode) -> Episode:
+        r = oracle(e.features, e.rewards.astype(np.float64))
+        return replace(e, metrics={**e.metrics, "oracle_return": float(np.sum(r))})
+
+    scenarios = tuple(
+        replace(s, episodes=tuple(rescored(e) for e in s.episodes)) for s in run.scenarios
+    )
+    return replace(run, scenarios=scenarios)
 
 
 Progress = Callable[[int], None]
