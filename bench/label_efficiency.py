@@ -68,7 +68,7 @@ def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
             loop.train(progress=False)
             loop.close()
             policy = sb3_policy(load_policy(RunFolder(tmp).policy))
-    score = score_policy(policy, s, oracle, None, EPISODES).oracle_return
+    score = score_policy(policy, s, oracle, learner, EPISODES)[0].oracle_return
     assert score is not None
     return score
 

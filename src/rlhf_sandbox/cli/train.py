@@ -148,6 +148,7 @@ def train_and_print(
     from rich.console import Console
 
     from rlhf_sandbox.agents.rlhf.run import open_run, train_and_report
+    from rlhf_sandbox.cli.report import print_warnings
 
     one_torch_thread()
     console = Console()
@@ -193,4 +194,5 @@ def train_and_print(
             " them"
         )
     if done.report is not None:
+        print_warnings(console, done.report.warnings)
         console.print(f"report: {done.report.path}")

@@ -13,10 +13,15 @@
 
 Clips whose length differs from the run's segment length are left out (``skipped``).
 Tags and comments train nothing; they are kept for reports and filtering.
+
+A share of the queries is kept out of every fit (:func:`is_test_query`): their labels
+neither train a model nor choose its epoch, so the report's agreement on them is unbiased
+(:func:`labels_of_test_queries`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +47,7 @@ class FeedbackCounts:
     rating_pairs: int = 0
     thumb_pairs: int = 0
     demo_pairs: int = 0
+    test_labels: int = 0  # labels of test queries, kept out of the batch
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -52,15 +58,43 @@ class FeedbackCounts:
             "rating_pairs": self.rating_pairs,
             "thumb_pairs": self.thumb_pairs,
             "demo_pairs": self.demo_pairs,
+            "test_labels": self.test_labels,
             "skipped": self.skipped,
             "errors": self.errors[:5],
         }
 
 
+def is_test_query(query_id: str, share: float) -> bool:
+    """Whether the labels of query ``query_id`` are kept out of every fit: the first 8 bytes
+    of its id's sha256, read as a fraction of 2**64, fall below ``share``. Membership
+    depends on the id alone, so it never changes as labels arrive."""
+    if share <= 0.0:
+        return False
+    h = int.from_bytes(hashlib.sha256(query_id.encode()).digest()[:8], "big")
+    return h < share * 2.0**64
+
+
+def labels_of_test_queries(db: PreferenceDB, run: str, share: float) -> list[tuple[str, str, str]]:
+    """The labels of ``run``'s test queries: ``(left clip, right clip, choice)``, the choice
+    (left, right, equal, cant_tell) oriented to the query's own left clip."""
+    queries = {q.id: q for q in db.queries(run)}
+    out = []
+    for label in db.labels(run):
+        q = queries[label.query]
+        if not is_test_query(q.id, share):
+            continue
+        choice = label.choice
+        if label.shown_left != q.left_clip and choice in ("left", "right"):
+            choice = "right" if choice == "left" else "left"
+        out.append((q.left_clip, q.right_clip, choice))
+    return out
+
+
 def preference_batch(
-    db: PreferenceDB, run: str, arrays: ClipArrays, length: int
+    db: PreferenceDB, run: str, arrays: ClipArrays, length: int, test_share: float = 0.0
 ) -> tuple[PreferenceBatch | None, FeedbackCounts]:
-    """Every usable judgement of ``run`` as a :class:`PreferenceBatch` (``None`` if none)."""
+    """Every usable judgement of ``run`` as a :class:`PreferenceBatch` (``None`` if none),
+    but for the labels of the test queries (``test_share``: :func:`is_test_query`)."""
     queries = {q.id: q for q in db.queries(run)}
     counts = FeedbackCounts()
     pairs: list[tuple[str, str, float]] = []
@@ -69,6 +103,9 @@ def preference_batch(
         q = queries[label.query]
         counts.choices[label.choice] += 1
         counts.raters[label.rater] += 1
+        if is_test_query(q.id, test_share):
+            counts.test_labels += 1
+            continue
         if label.rating is not None:
             ratings.setdefault(label.shown_left, []).append(label.rating)
         if label.choice not in CHOICE_TARGET:

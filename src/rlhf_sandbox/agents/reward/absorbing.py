@@ -59,6 +59,17 @@ def pad(obs: np.ndarray, actions: np.ndarray, length: int) -> tuple[np.ndarray, 
     return np.concatenate([obs, tail]), np.concatenate([actions, act_tail])
 
 
+def clip_inputs(
+    obs: np.ndarray, actions: np.ndarray, ended: bool, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stored clip's model inputs: flagged, and padded to ``length`` when it is shorter
+    because its episode ended by termination (a clip cut short otherwise stays short)."""
+    x = flagged(obs)
+    if len(x) < length and ended:
+        return pad(x, actions, length)
+    return x, actions
+
+
 def tail_factor(gamma: float) -> float:
     """Discounted weight of the absorbing steps after a termination: gamma / (1 - gamma)."""
     return gamma / (1.0 - gamma) if gamma < 1.0 else 0.0

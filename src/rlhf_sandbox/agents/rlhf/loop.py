@@ -42,7 +42,7 @@ from rlhf_sandbox.agents.policy.ppo import (
     save_policy,
     unchecked_distributions,
 )
-from rlhf_sandbox.agents.reward.absorbing import flagged, pad, reward_space
+from rlhf_sandbox.agents.reward.absorbing import clip_inputs, reward_space
 from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
 from rlhf_sandbox.agents.reward.wrappers import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.rlhf.recording import ClipSource, RecordClips
@@ -110,7 +110,7 @@ class RLHFLoop:
         if resume:
             if not folder.settings.exists():
                 raise FileNotFoundError(f"{self.out}: no run to resume (no settings.json)")
-            settings = RLHFSettings.from_json(folder.read_settings())
+            settings = RLHFSettings.saved(folder.read_settings())
             self.where: RunStore = folder.saved_store(store, clips, store_run)
         elif settings is None:
             raise ValueError("settings are needed to start a run")
@@ -305,17 +305,17 @@ class RLHFLoop:
         """A clip's reward-model inputs, padded to the segment length if it terminated."""
         if clip_id not in self._arrays:
             c = self.clips.get(clip_id)
-            obs, act = flagged(c.obs), c.actions
             ended = c.features.get("terminated")
-            if c.T < self.T and ended is not None and ended[-1] > 0:
-                obs, act = pad(obs, act, self.T)
-            self._arrays[clip_id] = (obs, act)
+            done = ended is not None and bool(ended[-1] > 0)
+            self._arrays[clip_id] = clip_inputs(c.obs, c.actions, done, self.T)
         return self._arrays[clip_id]
 
     def _fit(self) -> bool:
         st = self.state
         st.labels_used = self.db.feedback_count(self.run)
-        batch, counts = preference_batch(self.db, self.run, self._clip_arrays, self.T)
+        batch, counts = preference_batch(
+            self.db, self.run, self._clip_arrays, self.T, self.s.test_share
+        )
         st.unreadable = counts.errors[:5]  # said on the console at the end (cli.train)
         if batch is None:
             return False

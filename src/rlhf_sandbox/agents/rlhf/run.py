@@ -9,10 +9,12 @@ asked (:func:`train_oracle_ppo`), and returns what the report holds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlhf_sandbox.agents.evaluation.rollouts import PolicyFn, sb3_policy
@@ -82,11 +84,11 @@ def check_features(venv: VecEnv, env_id: str, name: str, needed: tuple[str, ...]
         )
 
 
-def train_oracle_ppo(progress: bool) -> BaselineTrainer:
+def train_oracle_algo(progress: bool) -> BaselineTrainer:
     """A trainer of PPO with the run's settings and step budget on the oracle's reward
-    itself: what the learned reward is measured against."""
+    itself: what the learned reward is measured against (the report's baseline)."""
 
-    def train(s: RLHFSettings, oracle: Oracle) -> PolicyFn:
+    def train(s: RLHFSettings, oracle: Oracle) -> OnPolicyAlgorithm:
         venv = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **s.env_kwargs)
         env = OracleReward(venv, oracle)
         algo = make_model(env, s.ppo)
@@ -94,9 +96,15 @@ def train_oracle_ppo(progress: bool) -> BaselineTrainer:
         with unchecked_distributions():
             algo.learn(total_timesteps=s.timesteps, callback=callback)
         env.close()
-        return sb3_policy(algo)
+        return algo
 
     return train
+
+
+def train_oracle_ppo(progress: bool) -> Callable[[RLHFSettings, Oracle], PolicyFn]:
+    """As :func:`train_oracle_algo`, the trained policy as a function of observations."""
+    train = train_oracle_algo(progress)
+    return lambda s, oracle: sb3_policy(train(s, oracle))
 
 
 def train_and_report(
@@ -121,6 +129,6 @@ def train_and_report(
     seconds = time.perf_counter() - t0
     rep = None
     if report:
-        trainer = train_oracle_ppo(progress) if baseline else None
+        trainer = train_oracle_algo(progress) if baseline else None
         rep = write_report(loop.out, episodes=episodes, baseline=trainer, gif=gif, store=store)
     return RunOutcome(state, seconds, rep)

@@ -91,6 +91,11 @@ class RLHFSettings:
     human_min_labels: int = setting(
         10, lo=1, doc="human teacher: new labels that end the wait early"
     )
+    test_share: float = setting(
+        0.1, lo=0.0, hi=0.5,
+        doc="share of the queries whose labels no fit sees (by query id): the report's"
+        " unbiased held-out agreement",
+    )  # fmt: skip
     reward_model: RewardModelConfig = setting(factory=RewardModelConfig, doc="the reward ensemble")
     ppo: PPOSettings = setting(
         factory=PPOSettings, doc="the policy learner (PPO, or TRPO with ppo.algo = trpo)"
@@ -142,6 +147,12 @@ class RLHFSettings:
         d["reward_model"]["hidden"] = list(self.reward_model.hidden)
         d["ppo"] = self.ppo.to_json()
         return d
+
+    @classmethod
+    def saved(cls, d: dict[str, Any]) -> RLHFSettings:
+        """The settings a run folder saved: as :meth:`from_json`, but a run from before
+        ``test_share`` existed kept no test queries, and keeps none."""
+        return cls.from_json({"test_share": 0.0, **d})
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RLHFSettings:
