@@ -124,3 +124,29 @@ def test_a_run_saved_before_test_queries_existed_keeps_none() -> None:
     old = s.to_json()
     del old["test_share"]
     assert RLHFSettings.saved(old).test_share == 0.0 and s.test_share == 0.1
+
+
+def test_people_s_agreement_with_each_other_is_pooled_over_rater_pairs(
+    highway_run: Path, tmp_path: Path
+) -> None:
+    from rlhf_sandbox.agents.rlhf.fidelity_report import raters_agreement
+    from rlhf_sandbox.store.run_folder import RunFolder
+
+    copy = tmp_path / "copy"
+    shutil.copytree(highway_run, copy)
+    clips = RunFolder(copy).open_store()
+    try:
+        assert raters_agreement(clips, RUN)["agreement"] is None  # one rater per query
+        db = clips.db
+        teacher = {lab.query: lab.choice for lab in db.labels(RUN)}
+        decided = [q for q, c in teacher.items() if c in ("left", "right")][:10]
+        flip = {"left": "right", "right": "left"}
+        for k, q in enumerate(decided):
+            db.add_label(q, "ann", teacher[q])
+            db.add_label(q, "bob", flip[teacher[q]] if k < 2 else teacher[q])
+        got = raters_agreement(clips, RUN)
+    finally:
+        clips.db.close()
+    # pairs: ann-bob 8/10, ann-teacher 10/10, bob-teacher 8/10
+    assert got["rater_pairs"] == 3 and got["shared_answers"] == 30
+    assert got["agreement"]["value"] == pytest.approx(26 / 30)
