@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rlhf_sandbox.agents.feedback.pairs import (
-    is_test_query,
     labels_of_test_queries,
     preference_batch,
+    queries_held_out,
 )
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, build_settings
 from rlhf_sandbox.cli import app
@@ -44,8 +44,8 @@ def test_a_run_reports_how_far_to_trust_its_reward(highway_run: Path) -> None:
     assert pool["n_pairs"] == 2000 and f["pool_policies"] == ["rlhf", "random"]
     assert pool["counted"]["judged"] and pool["counted"]["n"] >= 30
     lo, value, hi = pool["counted"]["lo"], pool["counted"]["value"], pool["counted"]["hi"]
-    assert lo <= value <= hi and value > 0.6  # learned from 80 perfect labels: better than chance
-    assert f["distance"]["plain"] is not None and f["segment_return_correlation"] > 0.2
+    assert lo <= value <= hi and lo > 0.55  # learned from 80 perfect labels: beats chance
+    assert f["distance"]["plain"] is not None and f["segment_return_correlation"] > 0.1
     names = {row["name"] for row in f["features"]}
     assert {"speed", "collision", "headway"} <= names and not any(n[0] == "_" for n in names)
     held = f["heldout_labels"]
@@ -101,22 +101,26 @@ def test_no_warning_on_the_healthy_run(highway_run: Path) -> None:
     assert f["warnings"] == []
 
 
-def test_test_queries_never_train_and_are_stable_by_id(highway_run: Path) -> None:
+def test_test_queries_never_train_and_stay_test_queries_as_the_run_grows(
+    highway_run: Path,
+) -> None:
     with PreferenceDB(highway_run / "store" / "prefs.sqlite") as db:
         queries = db.queries(RUN)
-        held = [q.id for q in queries if is_test_query(q.id, 0.1)]
+        held = queries_held_out(queries, 0.1, seed=3)
         assert 0 < len(held) < len(queries) / 4
-        rows = labels_of_test_queries(db, RUN, 0.1)
+        rows = labels_of_test_queries(db, RUN, 0.1, seed=3)
         assert len(rows) == len(held)
 
         def arrays(clip: str) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros((5, 3), np.float32), np.zeros(5, np.int64)
 
-        batch, counts = preference_batch(db, RUN, arrays, 5, test_share=0.1)
+        batch, counts = preference_batch(db, RUN, arrays, 5, test_share=0.1, seed=3)
         assert batch is not None and counts.test_labels == len(held)
         full, _ = preference_batch(db, RUN, arrays, 5)
         assert full is not None and full.n_pairs == batch.n_pairs + len(held)
-    assert [is_test_query(q, 0.1) for q in held] == [True] * len(held)  # by id alone
+    half = queries_held_out(queries[: len(queries) // 2], 0.1, seed=3)
+    assert half == {q.id for q in queries[: len(queries) // 2]} & held  # a prefix keeps its own
+    assert queries_held_out(queries, 0.1, seed=4) != held  # the seed picks them
 
 
 def test_a_run_saved_before_test_queries_existed_keeps_none() -> None:

@@ -14,23 +14,23 @@
 Clips whose length differs from the run's segment length are left out (``skipped``).
 Tags and comments train nothing; they are kept for reports and filtering.
 
-A share of the queries is kept out of every fit (:func:`is_test_query`): their labels
+A share of the queries is kept out of every fit (:func:`queries_held_out`): their labels
 neither train a model nor choose its epoch, so the report's agreement on them is unbiased
 (:func:`labels_of_test_queries`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rlhf_sandbox.agents.reward.ensemble import PreferenceBatch
 from rlhf_sandbox.store.db import PreferenceDB
+from rlhf_sandbox.store.rows import QueryRow
 
 CHOICE_TARGET = {"left": 1.0, "right": 0.0, "equal": 0.5}  # P(shown-left preferred)
 DEMO_PAIRS = 4  # policy clips each demonstration is preferred over
@@ -64,24 +64,28 @@ class FeedbackCounts:
         }
 
 
-def is_test_query(query_id: str, share: float) -> bool:
-    """Whether the labels of query ``query_id`` are kept out of every fit: the first 8 bytes
-    of its id's sha256, read as a fraction of 2**64, fall below ``share``. Membership
-    depends on the id alone, so it never changes as labels arrive."""
-    if share <= 0.0:
-        return False
-    h = int.from_bytes(hashlib.sha256(query_id.encode()).digest()[:8], "big")
-    return h < share * 2.0**64
+def queries_held_out(queries: Sequence[QueryRow], share: float, seed: int) -> set[str]:
+    """The ids of the queries whose labels no fit sees: query ``i`` of the run, in the order
+    it was asked, when the ``i``-th number of a uniform stream seeded ``[seed, 4]`` is below
+    ``share``. A longer run's set begins with a shorter one's, and a seed picks the same."""
+    if share <= 0.0 or not queries:
+        return set()
+    u = np.random.default_rng([seed, 4]).random(len(queries))
+    return {q.id for q, x in zip(queries, u, strict=True) if x < share}
 
 
-def labels_of_test_queries(db: PreferenceDB, run: str, share: float) -> list[tuple[str, str, str]]:
+def labels_of_test_queries(
+    db: PreferenceDB, run: str, share: float, seed: int
+) -> list[tuple[str, str, str]]:
     """The labels of ``run``'s test queries: ``(left clip, right clip, choice)``, the choice
     (left, right, equal, cant_tell) oriented to the query's own left clip."""
-    queries = {q.id: q for q in db.queries(run)}
+    rows = db.queries(run)
+    queries = {q.id: q for q in rows}
+    held = queries_held_out(rows, share, seed)
     out = []
     for label in db.labels(run):
         q = queries[label.query]
-        if not is_test_query(q.id, share):
+        if q.id not in held:
             continue
         choice = label.choice
         if label.shown_left != q.left_clip and choice in ("left", "right"):
@@ -91,11 +95,19 @@ def labels_of_test_queries(db: PreferenceDB, run: str, share: float) -> list[tup
 
 
 def preference_batch(
-    db: PreferenceDB, run: str, arrays: ClipArrays, length: int, test_share: float = 0.0
+    db: PreferenceDB,
+    run: str,
+    arrays: ClipArrays,
+    length: int,
+    test_share: float = 0.0,
+    seed: int = 0,
 ) -> tuple[PreferenceBatch | None, FeedbackCounts]:
     """Every usable judgement of ``run`` as a :class:`PreferenceBatch` (``None`` if none),
-    but for the labels of the test queries (``test_share``: :func:`is_test_query`)."""
-    queries = {q.id: q for q in db.queries(run)}
+    but for the labels of the test queries (:func:`queries_held_out`: ``test_share``,
+    ``seed``)."""
+    rows = db.queries(run)
+    queries = {q.id: q for q in rows}
+    held = queries_held_out(rows, test_share, seed)
     counts = FeedbackCounts()
     pairs: list[tuple[str, str, float]] = []
     ratings: dict[str, list[int]] = {}
@@ -103,7 +115,7 @@ def preference_batch(
         q = queries[label.query]
         counts.choices[label.choice] += 1
         counts.raters[label.rater] += 1
-        if is_test_query(q.id, test_share):
+        if q.id in held:
             counts.test_labels += 1
             continue
         if label.rating is not None:

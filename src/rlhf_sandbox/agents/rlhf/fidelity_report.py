@@ -9,7 +9,7 @@ PPO on the oracle) on fresh seeds and keeps every step (:class:`StepRecorder` ->
   same pool for every reward-model version, so its curve over versions shows what more
   labels did, not how hard later queries were);
 * agreement on the labels of the run's test queries, which no fit saw
-  (:func:`~rlhf_sandbox.agents.feedback.pairs.is_test_query`);
+  (:func:`~rlhf_sandbox.agents.feedback.pairs.queries_held_out`);
 * a shaping-free distance between learned and oracle per-step reward, the correlation of
   segment returns, and a table of behaviour features;
 * for people as teachers, their agreement with each other beside the model's with them;
@@ -189,10 +189,10 @@ def feature_rows(logs: list[StepLog], learned: list[np.ndarray]) -> list[fm.Feat
 
 
 def heldout_labels(
-    model: RewardEnsemble, clips: ClipStore, run: str, share: float, length: int
+    model: RewardEnsemble, clips: ClipStore, run: str, share: float, seed: int, length: int
 ) -> fm.LabelAgreement:
     """The model's agreement with the labels of the test queries, which no fit saw."""
-    rows = labels_of_test_queries(clips.db, run, share)
+    rows = labels_of_test_queries(clips.db, run, share, seed)
     left, right, choices = [], [], []
     for a, b, choice in rows:
         try:

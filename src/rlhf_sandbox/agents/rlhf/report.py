@@ -263,7 +263,7 @@ def fidelity(
         step_reward=np.concatenate(oracle_steps) if final else None,
         terminal=np.concatenate(terminal) if final else None,
     )
-    held = heldout_labels(model, clips, run, s.test_share, length)
+    held = heldout_labels(model, clips, run, s.test_share, s.seed, length)
     return {
         "_final": final,
         "pool_policies": [g.name for g in logs],
