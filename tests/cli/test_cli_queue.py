@@ -172,3 +172,46 @@ def test_queue_judges_two_reports_in_a_new_folder(tmp_path: Path) -> None:
         app, ["queue", "--run", str(fresh), "--policies", f"{report}:policy", "ghost"]
     )
     assert res.exit_code == 2 and not fresh.exists(), res.output
+
+
+def test_queue_sets_the_question_and_rubric(tmp_path: Path) -> None:
+    """`queue --question TEXT --rubric FILE`: stored with the run, read by `label`; a bad
+    rubric file is one Error line, exit 2, before anything is written."""
+    run, _ = make_run(tmp_path)
+    rubric = tmp_path / "rubric.txt"
+    rubric.write_text("\ufeffSafe beats fast.\r\nA crash is always worse.\n", encoding="utf-8")
+    args = ["queue", "--run", str(run), "--clips", "policyA", "--pairs", "2"]
+    res = runner.invoke(
+        app, [*args, "--question", "Which car drives more safely?", "--rubric", str(rubric)]
+    )
+    assert res.exit_code == 0, res.output
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        task = db.run_question("main")
+        assert task is not None
+        assert task.question == "Which car drives more safely?"
+        assert task.rubric == "Safe beats fast.\nA crash is always worse."
+    res = runner.invoke(app, ["queue", "--run", str(run), "--question", "Which is calmer?"])
+    assert res.exit_code == 0, res.output  # the question alone: the rubric stays
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        task = db.run_question("main")
+        assert task is not None and task.question == "Which is calmer?"
+        assert task.rubric.startswith("Safe beats fast.")
+        n_queries = len(db.queries())
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Sécurité".encode("latin-1"))
+    cases = [
+        (str(tmp_path / "missing.txt"), "not found"),
+        (str(latin1), "not UTF-8"),
+        (str(tmp_path), "is a folder"),
+    ]
+    for path, message in cases:
+        res = runner.invoke(app, [*args, "--question", "Q?", "--rubric", path])
+        assert res.exit_code == 2, res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+    res = runner.invoke(app, [*args, "--question", "two\nlines"])
+    assert res.exit_code == 2 and "one line" in res.stderr
+    with PreferenceDB(run / "store" / "prefs.sqlite") as db:
+        assert len(db.queries()) == n_queries  # nothing queued by the refused calls
+        task = db.run_question("main")
+        assert task is not None and task.question == "Which is calmer?"

@@ -157,12 +157,53 @@ def test_migrate_upgrades_in_place(tmp_path: Path, store_url: str) -> None:
     if store_url.startswith("postgresql"):  # a team's store is upgraded by `store migrate` only
         with pytest.raises(SchemaVersionError, match="store migrate"):
             PreferenceDB.open(store_url)
-    assert "schema version 3 -> 4" in _ok(["store", "migrate", store_url])
+    assert "schema version 3 -> 5" in _ok(["store", "migrate", store_url])
     assert "nothing to do" in _ok(["store", "migrate", store_url])
     with PreferenceDB.open(store_url) as db:
-        assert db.schema_version() == 4 and [v for v, _ in db.migrations()] == [4]
+        assert db.schema_version() == 5 and [v for v, _ in db.migrations()] == [4, 5]
         assert db.db_chunks() == set()  # the chunks table is back
-    assert "schema version 4" in _ok(["store", "info", store_url])
+    assert "schema version 5" in _ok(["store", "info", store_url])
+
+
+def test_migrate_a_version_4_store_keeps_its_rows_and_adds_the_task(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A store of version 4 (no run_tasks, no trainer_beats): SQLite opens it (upgrading
+    in place, as before), PostgreSQL asks for `store migrate`; its rows stay, and the
+    question and rubric can be set afterwards."""
+    with PreferenceDB.open(store_url) as db:
+        db.add_run("main", {"lr": 1})
+        lid = db.add_label(db.add_query("main", *_two_clips(db)), "alice", "left")
+        for sql in (
+            "DROP TABLE run_tasks",
+            "DROP TABLE trainer_beats",
+            "UPDATE schema_version SET version = 4",
+            "DELETE FROM migrations WHERE version = 5",
+        ):
+            db._write(lambda c, _, sql=sql: c.execute(sql))
+    if store_url.startswith("postgresql"):
+        with pytest.raises(SchemaVersionError, match="store migrate"):
+            PreferenceDB.open(store_url)
+        assert "schema version 4 -> 5" in _ok(["store", "migrate", store_url])
+    with PreferenceDB.open(store_url) as db:
+        assert db.schema_version() == 5 and 5 in [v for v, _ in db.migrations()]
+        assert [lb.id for lb in db.labels()] == [lid]
+        assert db.run_question("main") is None
+        db.set_run_question("main", "Which car merges more politely?", "Gaps of 2 s are polite.")
+        task = db.run_question("main")
+        assert task is not None and task.question.startswith("Which car")
+        assert db.trainer_status("main").source == "activity"
+
+
+def _two_clips(db: PreferenceDB) -> tuple[str, str]:
+    from rlhf_sandbox.store.db import ClipRow, utc_now
+
+    rows = [
+        ClipRow(c, "main", "0" * 32 + ".npz", "E-v0", {}, 0, 0, 0, 15.0, 5.0, 2, utc_now())
+        for c in ("a", "b")
+    ]
+    db.add_clips(rows)
+    return ("a", "b")
 
 
 def test_queue_and_raters_on_a_shared_store(tmp_path: Path, store_url: str) -> None:

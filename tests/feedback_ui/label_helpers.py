@@ -27,11 +27,12 @@ def click(pos: tuple[int, int]) -> None:
 
 
 def button_at(app: LabelApp, action: str, value: Any = None) -> tuple[int, int]:
-    """The centre of the button doing ``action`` (``value``), as last drawn."""
+    """The centre of the button doing ``action`` (``value``), as last drawn (in the
+    window's pixels: the canvas may be scaled to the window)."""
     for b in app.view.buttons:
         if b.action == action and (value is None or b.value == value):
             x, y, w, h = b.rect
-            return (x + w // 2, y + h // 2)
+            return app.to_window((x + w // 2, y + h // 2))
     raise LookupError(f"no button for {action} {value}")
 
 

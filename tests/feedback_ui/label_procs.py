@@ -42,6 +42,19 @@ def app(run: Path, rater: str, target: int) -> None:
     watch.close()
 
 
+def hold(run: Path, rater: str) -> None:
+    """Show the first pair and answer nothing, until killed; "holding" once it is shown
+    and the claims ahead are taken."""
+    from rlhf_sandbox.feedback_ui.label_app import LabelApp
+
+    la = LabelApp(run, rater=rater, poll_s=0.05)
+    la.run_until(lambda: la.ready() and la.ctl.next_ready(), 60)
+    print("holding", flush=True)
+    while la.ctl.running:
+        la.frame()
+        time.sleep(0.01)
+
+
 def trainer(run: Path, n: int, k2: int) -> None:
     from rlhf_sandbox.store.db import PreferenceDB
 
@@ -58,5 +71,7 @@ def trainer(run: Path, n: int, k2: int) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "app":
         app(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "hold":
+        hold(Path(sys.argv[2]), sys.argv[3])
     else:
         trainer(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -155,3 +155,28 @@ def test_hud_shortens_long_seeds() -> None:
 
     assert short_seed(12345) == "12345"
     assert short_seed(12345678901234567890) == "...567890"
+
+
+def test_play_says_why_an_episode_ended(tmp_path: Path) -> None:
+    """Issue 19: `play` did not say why an episode ended. Time up, a collision, off road:
+    each one is said on the HUD (and kept in what the session saved)."""
+    from rlhf_sandbox.feedback_ui.session import end_reason
+    from rlhf_sandbox.feedback_ui.worlds import StepOut
+
+    store = open_store(tmp_path)
+    short = {**SMALL, "duration": 1.0}  # 5 decisions, then time up
+    session = PlaySession(PlayWorld(HIGHWAY, short), store, db_run="main", rater="a", clip_steps=2)
+    for _ in range(5):
+        session.step([], set())
+    assert session.saved.endings == ["time up (1 s)"]
+    assert session.message.startswith("episode ended: time up (1 s)")
+    assert "demonstration clip(s)" in session.message
+    w = session.world
+    crash = StepOut(-1.0, True, False, {"collision": 1.0, "off_road": 0.0}, [], np.zeros(()))
+    off = StepOut(-1.0, True, False, {"collision": 0.0, "off_road": 1.0}, [], np.zeros(()))
+    assert (end_reason(w, crash), end_reason(w, off)) == ("collision", "off road")
+    app = PlayApp(session, realtime=False)
+    session.end_episode(end_reason(w, crash))
+    app.draw(session.world.state())  # the HUD shows the message
+    assert session.message.startswith("episode ended: collision")
+    pygame.display.quit()

@@ -96,7 +96,7 @@ def test_version_2_file_upgraded_and_exports_leave_claims_out(tmp_path: Path) ->
     c.commit()
     c.close()
     with PreferenceDB(path) as d:
-        assert d.schema_version() == SCHEMA_VERSION == 4
+        assert d.schema_version() == SCHEMA_VERSION == 5
         assert _ids(d.claim_queries("r1", "alice", 1)) == [q]
         n = d.export_jsonl(tmp_path / "x.jsonl")
         assert "claims" not in (tmp_path / "x.jsonl").read_text()

@@ -38,8 +38,8 @@ def db(store_url: str):
 
 
 def test_store_db_pragmas_and_schema(db: PreferenceDB) -> None:
-    assert db.schema_version() == SCHEMA_VERSION == 4
-    assert [v for v, _ in db.migrations()] == [4]
+    assert db.schema_version() == SCHEMA_VERSION == 5
+    assert [v for v, _ in db.migrations()] == [5]
     if db.kind == "sqlite":
         c = sqlite3.connect(db.path)
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -216,3 +216,58 @@ def test_store_two_processes_label_concurrently(db: PreferenceDB) -> None:
     assert len(labels) == 400
     assert {lb.rater for lb in labels} == {"alice", "bob"}
     assert db.pending_queries("r1", "carol", 10) == []
+
+
+def test_store_run_question_and_rubric(db: PreferenceDB, tmp_path: Path) -> None:
+    """A run's question and rubric: set, replaced, given at run creation, checked before
+    anything is written, and carried by an export (an older export without them imports)."""
+    assert db.run_question("r1") is None
+    db.set_run_question("r1", "  Which car drives more safely?  ", "Keep 2 s gaps.\nNo cut-ins.")
+    got = db.run_question("r1")
+    assert got is not None and got.run == "r1"
+    assert (got.question, got.rubric) == (
+        "Which car drives more safely?",
+        "Keep 2 s gaps.\nNo cut-ins.",
+    )
+    db.set_run_question("r1", "Which car is faster?")  # replaces both
+    got = db.run_question("r1")
+    assert got is not None and (got.question, got.rubric) == ("Which car is faster?", "")
+    for bad in ("two\nlines", "x" * 501, "nul\x00"):
+        with pytest.raises(ValueError):
+            db.set_run_question("r2", bad)
+    assert not db.has_run("r2")  # nothing written
+    assert db.create_run("r3", {"token": "t"}, question="Q3?", rubric="R3")
+    db.add_run("r4", question="Q4?")
+    assert [(t.question, t.rubric) for t in (db.run_question("r3"), db.run_question("r4"))] == [
+        ("Q3?", "R3"),
+        ("Q4?", ""),
+    ]
+    db.export_jsonl(tmp_path / "x.jsonl")
+    lines = (tmp_path / "x.jsonl").read_text().splitlines()
+    assert sum('"run_tasks"' in line for line in lines) == 3
+    with PreferenceDB(tmp_path / "fresh.db") as fresh:
+        fresh.import_jsonl(tmp_path / "x.jsonl")
+        assert fresh.run_question("r3") == db.run_question("r3")
+    old = tmp_path / "old.jsonl"  # an export of version 4: no run_tasks rows
+    old.write_text("".join(line + "\n" for line in lines if '"run_tasks"' not in line))
+    with PreferenceDB(tmp_path / "fresh2.db") as fresh:
+        fresh.import_jsonl(old)
+        assert fresh.run_question("r3") is None
+
+
+def test_store_trainer_status(db: PreferenceDB) -> None:
+    """Running, finished, or quiet: from the trainer's beats, else from the run's newest
+    clip, query or reward model."""
+    st = db.trainer_status("nobody")
+    assert (st.state, st.age_s, st.source) == ("unseen", None, "activity")
+    st = db.trainer_status("r1")  # the fixture's clips were just added
+    assert (st.state, st.source) == ("running", "activity") and st.age_s is not None
+    assert db.trainer_status("r1", quiet_s=0.0).state == "quiet"
+    db.trainer_beat("r1")
+    st = db.trainer_status("r1")
+    assert (st.state, st.source) == ("running", "beat")
+    assert db.trainer_status("r1", quiet_s=0.0).state == "quiet"
+    db.trainer_beat("r1", "finished")
+    assert db.trainer_status("r1", quiet_s=0.0).state == "finished"
+    with pytest.raises(ValueError, match="state"):
+        db.trainer_beat("r1", "crashed")

@@ -74,7 +74,7 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     c.commit()
     c.close()
     with PreferenceDB(path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 4
+        assert db.schema_version() == SCHEMA_VERSION == 5
         db.add_run("r")
         db.add_clips([_clip("x", "r")])
         db.add_rating("x", "alice", score=5)

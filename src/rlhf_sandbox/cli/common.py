@@ -158,3 +158,31 @@ def check_out_parent(out: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ValueError(f"--out {out}: {parent} is not a folder")
+
+
+MAX_RUBRIC_BYTES = 1_000_000
+
+
+def read_rubric(path: Path | None) -> str | None:
+    """The rubric file's text (None without one); not a readable UTF-8 text file: ValueError."""
+    if path is None:
+        return None
+    try:
+        if path.is_dir():
+            raise ValueError(f"--rubric {path} is a folder, not a text file")
+        if path.stat().st_size > MAX_RUBRIC_BYTES:
+            raise ValueError(f"--rubric {path}: larger than {MAX_RUBRIC_BYTES:,} bytes")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"--rubric {path} not found") from None
+    except PermissionError:
+        raise ValueError(f"--rubric {path}: cannot be read (permission denied)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"--rubric {path}: not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
+    if "\x00" in text:
+        raise ValueError(f"--rubric {path}: not a text file (it holds NUL bytes)")
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").strip()

@@ -164,5 +164,10 @@ def _play(
     if saved.clips:
         what = f"{len(saved.clips)} clip(s) of the NPCs (you played the player: not demonstrations)"
     console.print(f"saved {what} to {run_dir}/store (run {RUN!r}, rater {rater!r})")
+    if saved.endings:
+        from collections import Counter
+
+        why = ", ".join(f"{k} x{n}" for k, n in Counter(saved.endings).items())
+        console.print(f"{len(saved.endings)} episode(s) ended: {why}")
     if shot is not None:
         console.print(f"screenshot: {screenshot}")

@@ -2,6 +2,8 @@
 
 ``queue --run runs/NAME --policies A B | --clips G [--clips G2] | --demos`` adds queries to a
 run folder's store (a new judging folder when it has none) or a shared one (``--store``).
+``--question TEXT --rubric FILE`` sets what raters of the run are asked (shown above the
+clips in ``label``); with neither clip option they are set alone.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from rlhf_sandbox.cli.common import (
     StoreURLOption,
     fail,
     open_store,
+    read_rubric,
     store_errors,
 )
+from rlhf_sandbox.store.db import PreferenceDB, check_task
 from rlhf_sandbox.store.run_folder import RUN, RunFolder
+
+
+def _set_task(db: PreferenceDB, run: str, question: str | None, rubric: str | None) -> None:
+    """Set the run's question and rubric; one not given keeps its stored value."""
+    if question is None and rubric is None:
+        return
+    old = db.run_question(run)
+    q = question if question is not None else (old.question if old else "")
+    r = rubric if rubric is not None else (old.rubric if old else "")
+    db.set_run_question(run, q, r)
 
 
 def command(
@@ -46,17 +60,29 @@ def command(
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="seed of pairing and placement")] = 0,
     query_run: Annotated[str, typer.Option(help="run name of the queries in the store")] = RUN,
+    question: Annotated[
+        str | None,
+        typer.Option(help="the question raters see above the clips (one line), for this run"),
+    ] = None,
+    rubric: Annotated[
+        Path | None, typer.Option(help="a UTF-8 text file: how to judge, shown under the question")
+    ] = None,
     store_url: StoreURLOption = None,
     clips_url: ClipsURLOption = None,
 ) -> None:
-    """Turn stored clips into queries: policies head to head, clip groups, demonstrations."""
+    """Turn stored clips into queries: policies head to head, clip groups, demonstrations;
+    set the question and rubric raters see."""
     import numpy as np
 
     from rlhf_sandbox.agents.feedback import clip_queue as cq
 
     chosen = [policies is not None, bool(clips), demos]
+    task_only = sum(chosen) == 0 and (question is not None or rubric is not None)
     try:
-        if sum(chosen) != 1:
+        rubric_text = read_rubric(rubric)
+        if question is not None or rubric is not None:
+            check_task(question or "", rubric_text or "")
+        if sum(chosen) != 1 and not task_only:
             raise ValueError("give exactly one of --policies A B, --clips G, --demos")
         if policies is not None and policies[0] == policies[1]:
             raise ValueError(
@@ -74,6 +100,13 @@ def command(
             store = RunFolder(run).open_store(create=policies is not None or bool(clips))
     except store_errors() as e:
         raise fail(str(e)) from None
+    if task_only:
+        try:
+            _set_task(store.db, query_run, question, rubric_text)
+        finally:
+            store.db.close()
+        typer.echo(f"set the question and rubric of run {query_run!r}")
+        return
     rng = np.random.default_rng(seed)
     try:
         if policies is not None:
@@ -90,6 +123,7 @@ def command(
         for g in [*(policies or ()), *(clips or ())]:  # other stores' clips, now it is sure
             cq.import_group(store, g)
         ids = cq.enqueue(store.db, query_run, made, raters_per_query)
+        _set_task(store.db, query_run, question, rubric_text)
     except ValueError as e:
         store.db.close()
         if fresh:  # a new judging folder that got nothing: leave no empty store behind

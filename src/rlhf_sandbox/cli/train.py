@@ -24,11 +24,13 @@ from rlhf_sandbox.cli.common import (
     env_kwargs,
     fail,
     one_torch_thread,
+    read_rubric,
     read_toml,
     setup,
     store_errors,
 )
 from rlhf_sandbox.config import doc_of
+from rlhf_sandbox.store.db import check_task
 
 
 def _doc(name: str) -> str:
@@ -100,6 +102,14 @@ def command(
         typer.Option(help="with --store: the run's name in it (new) [default: --out's name]"),
     ] = None,
     clips_url: ClipsURLOption = None,
+    question: Annotated[
+        str | None,
+        typer.Option(help="what raters are asked, shown above the clips in `label` (one line)"),
+    ] = None,
+    rubric: Annotated[
+        Path | None,
+        typer.Option(help="a UTF-8 text file: how to judge, shown under the question"),
+    ] = None,
 ) -> None:
     """Train a policy on a reward model learned from a teacher's preferences; write a report."""
     setup()
@@ -113,6 +123,9 @@ def command(
     )  # fmt: skip
     try:
         kw = env_kwargs(env_arg)
+        rubric_text = read_rubric(rubric)
+        if question is not None or rubric_text is not None:
+            check_task(question or "", rubric_text or "")
         settings = None
         if resume:
             named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
@@ -130,7 +143,7 @@ def command(
         raise fail(str(e)) from None
     train_and_print(
         settings, out, resume=resume, report=report, baseline=baseline, episodes=eval_episodes,
-        store=(store, clips_url, store_run),
+        store=(store, clips_url, store_run), task=(question, rubric_text),
     )  # fmt: skip
 
 
@@ -143,6 +156,7 @@ def train_and_print(
     baseline: bool,
     episodes: int,
     store: tuple[str | None, str | None, str | None] = (None, None, None),
+    task: tuple[str | None, str | None] = (None, None),
 ) -> None:
     """Open the run (every check first), say what it does, train, report (``train``, ``demo``)."""
     from rich.console import Console
@@ -158,8 +172,9 @@ def train_and_print(
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always", TeacherSourceChanged)
             loop = open_run(
-                settings, out, resume=resume, store=url, clips=clips_url, store_run=store_run
-            )
+                settings, out, resume=resume, store=url, clips=clips_url, store_run=store_run,
+                question=task[0], rubric=task[1],
+            )  # fmt: skip
     except errors as e:
         raise fail(str(e)) from None
     for w in said:

@@ -4,7 +4,8 @@
 background by a :class:`~rlhf_sandbox.feedback_ui.prefetch.Prefetcher`), the playback
 clock, the tags and comment being given, and the undo stack. Every answer is one store
 transaction committed inside :meth:`LabelController.handle`, before the next item shows:
-what the screen calls done is on disk.
+what the screen calls done is on disk. An answer counts only for clips that were on
+screen: while the item's first frames are not drawn yet, answers are refused, visibly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rlhf_sandbox.store.db import LabelConflictError, PreferenceDB
 SPEEDS = (0.5, 1.0, 2.0)
 CHOICE_NAMES = {"left": "left better", "right": "right better", "equal": "equal"}
 CHOICE_NAMES["cant_tell"] = "can't tell"
-AHEAD = 1  # items claimed and drawn beyond the one on screen
+AHEAD = 3  # items claimed and drawn beyond the one on screen
+LOADING = "loading this pair: answers wait until both clips are on screen"
 
 
 class Playback:
@@ -64,32 +66,34 @@ class LabelController:
         mode: str = COMPARE,
         tags: Sequence[str] = (),
         loader: Callable[[str], LoadedClip | None],
-        request: Callable[[str], None],
+        request: Callable[[str, bool], None],
         overlay: Any = None,
         poll_s: float = 1.0,
         on_ack: Callable[[str], None] | None = None,
+        hold: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.db, self.source, self.rater, self.mode = db, source, rater, mode
         self.tags = list(tags)
         self._load, self._request, self.overlay = loader, request, overlay
-        self.poll_s, self.on_ack = poll_s, on_ack
+        self.poll_s, self.on_ack, self._hold = poll_s, on_ack, hold
         self.current: Item | None = None
         self.ahead: deque[Item] = deque()
-        self.undo_stack: list[tuple[str, Item]] = []  # (label or rating id, item)
+        # (label or rating id, item, its tags, its comment): undo gives all of it back
+        self.undo_stack: list[tuple[str, Item, set[str], str]] = []
         self.acked: list[str] = []  # ids committed this session (undone ones too)
         self.undone: list[str] = []
         self.tags_on: set[str] = set()
         self.comment = ""
         self.editing: str | None = None  # the comment draft while typing one
         self.overlay_on = False
+        self.show_rubric = False  # the whole rubric over the clips (key h)
         self.play = Playback()
         self.message = ""
         self.pending = 0
         self.running = True
         self.durations: list[float] = []  # seconds from first frame to answer, per label
+        self.refused = 0  # answers refused because the item was not on screen yet
         self._next_poll = 0.0
-        self._next_renew = time.monotonic() + 60.0
-        self._answered = False
 
     # ------------------------------------------------------------------ reading
     def loaded(self) -> list[LoadedClip] | None:
@@ -102,6 +106,14 @@ class LabelController:
     def next_ready(self) -> bool:
         """The item after the current one is claimed and drawn (it will show at once)."""
         return bool(self.ahead) and all(self._load(c) is not None for c in self.ahead[0].clips)
+
+    def on_screen(self) -> bool:
+        """The current item's clips are drawn and were shown (answers count)."""
+        return self.current is not None and self.current.shown_at is not None
+
+    def loading(self) -> bool:
+        """An item is current but its clips are not on screen (not drawn, or not shown yet)."""
+        return self.current is not None and (self.loaded() is None or not self.on_screen())
 
     def period(self) -> float:
         got = self.loaded()
@@ -117,25 +129,29 @@ class LabelController:
 
     # ------------------------------------------------------------------ time
     def tick(self, dt: float) -> None:
-        """Advance the clips; between answers, claim ahead and poll the store when due."""
+        """Advance the clips (no store work: see :meth:`poll`). While a clip's frames are
+        still being drawn, the playback waits at the last one drawn (no jumps)."""
         self.play.advance(dt, self.period())
-        if self._answered:  # store work waits for the next frame: the new pair shows first
-            self._answered = False
-            return
+        got = self.loaded()
+        for c in got or ():
+            if not c.complete:
+                self.play.t = min(self.play.t, (len(c.frames) - 1) / c.fps)
+
+    def poll(self) -> None:
+        """Store work, done after the frame is drawn (so that a new pair shows first):
+        claim items ahead when due, and tell the lease keeper what is held."""
         now = time.monotonic()
         if now >= self._next_poll and len(self.ahead) < AHEAD + (self.current is None):
-            self._refill()
-            self._next_poll = now + (
-                0.0 if self.current is not None and self.ahead else self.poll_s
-            )
-        if now >= self._next_renew:
-            self.source.renew(self._held())
-            self._next_renew = now + 60.0
+            full = self._refill()
+            self._next_poll = now + (0.0 if full else self.poll_s)
+        if self._hold is not None:
+            self._hold([it.key for it in self._held()])
 
     def _held(self) -> list[Item]:
         return ([self.current] if self.current is not None else []) + list(self.ahead)
 
-    def _refill(self) -> None:
+    def _refill(self) -> bool:
+        """Claim items ahead; True when there are as many as wanted."""
         held = self._held()
         new = self.source.take(held, 1 + AHEAD)
         self.ahead.extend(new)
@@ -144,10 +160,11 @@ class LabelController:
             self._prepare(it)
         if self.current is None:
             self._advance()
+        return self.current is not None and len(self.ahead) >= AHEAD
 
-    def _prepare(self, item: Item) -> None:
+    def _prepare(self, item: Item, urgent: bool = False) -> None:
         for c in item.clips:
-            self._request(c)
+            self._request(c, urgent)
             if self.overlay_on and self.overlay is not None:
                 self.overlay.request(c)
 
@@ -157,7 +174,7 @@ class LabelController:
         self.tags_on, self.comment, self.editing = set(), "", None
         if self.current is not None:
             self.current.shown_at = None
-            self._prepare(self.current)
+            self._prepare(self.current, urgent=True)
 
     # ------------------------------------------------------------------ actions
     def handle(self, action: str, value: Any = None) -> None:
@@ -193,6 +210,9 @@ class LabelController:
                 for c in it.clips:
                     self.overlay.request(c)
 
+    def _do_rubric(self, _: Any) -> None:
+        self.show_rubric = not self.show_rubric
+
     def _do_tag(self, i: int) -> None:
         if 0 <= int(i) < len(self.tags):
             self.tags_on ^= {self.tags[int(i)]}
@@ -219,19 +239,26 @@ class LabelController:
         return [t for t in self.tags if t in self.tags_on]  # in the configured order
 
     def _ready_item(self) -> Item | None:
-        return self.current if self.loaded() is not None else None
+        """The item an answer is for: only one whose clips were on screen. While it loads
+        (or before its first frame was shown) the answer is refused, and the screen says so."""
+        if self.current is None:
+            return None
+        if self.loaded() is None or self.current.shown_at is None:
+            self.refused += 1
+            self.message = LOADING
+            return None
+        return self.current
 
     def _done(self, row_id: str, item: Item, what: str) -> None:
         """After the commit: count it, make it undoable, show the next item."""
         self.acked.append(row_id)
-        self.undo_stack.append((row_id, item))
+        self.undo_stack.append((row_id, item, set(self.tags_on), self.comment))
         if item.shown_at is not None:
             self.durations.append(time.perf_counter() - item.shown_at)
         self.message = f"saved: {what}"
         self.pending = max(0, self.pending - 1)
         if self.on_ack is not None:
             self.on_ack(row_id)
-        self._answered = True
         self._advance()
 
     def _do_answer(self, choice: str) -> None:
@@ -266,7 +293,7 @@ class LabelController:
 
     def _do_skip(self, _: Any) -> None:
         """Rate mode: leave this clip for later (nothing is stored)."""
-        if self.current is not None and self.current.query is None:
+        if self.current is not None and self.current.query is None and self._ready_item():
             skipped = getattr(self.source, "skipped", None)
             if skipped is not None:
                 skipped.add(self.current.key)
@@ -277,9 +304,9 @@ class LabelController:
         if not self.undo_stack:
             self.message = "nothing to undo"
             return
-        row_id, item = self.undo_stack.pop()
+        row_id, item, tags, comment = self.undo_stack.pop()
         if item.query is not None:
-            self.db.undo_label(row_id, reclaim_s=getattr(self.source, "lease_s", 300.0))
+            self.db.undo_label(row_id, reclaim_s=getattr(self.source, "lease_s", None))
         else:
             self.db.undo_rating(row_id)
         self.undone.append(row_id)
@@ -290,9 +317,12 @@ class LabelController:
         self.ahead.appendleft(item)
         self.pending += 1
         self._advance()
+        self.tags_on, self.comment = tags, comment  # as given: change them or answer again
         self.message = "undone: answer this one again"
 
     def close(self) -> None:
         """Give back the claims on what was claimed but not answered."""
+        if self._hold is not None:
+            self._hold([])
         self.source.give_back(self._held())
         self.current, self.ahead = None, deque()

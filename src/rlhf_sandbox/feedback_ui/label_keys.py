@@ -38,6 +38,7 @@ KEYS: list[tuple[str, str, str, Any]] = [
     ("", "backspace", "undo", None),
     ("", "return", "comment", None),
     ("", "o", "overlay", None),
+    ("", "h", "rubric", None),
     ("", "escape", "quit", None),
 ]
 KEYS += [("", TAG_KEYS[i], "tag", i) for i in range(MAX_TAGS)]

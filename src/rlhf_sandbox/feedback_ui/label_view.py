@@ -1,12 +1,17 @@
 """What the labelling app looks like: a controller's state drawn onto a pygame Surface.
 
 :class:`LabelView` draws and remembers where its buttons and timeline went, so that
-:meth:`LabelView.hit` turns a click into the same action as the button's key.
+:meth:`LabelView.hit` turns a click into the same action as the button's key. It draws
+onto a canvas of one size (:attr:`LabelView.window_size`); the app scales the canvas to
+the window. Above the clips: the run's question, its rubric and the legend naming the
+judged subject, which is ringed in every clip (:mod:`~rlhf_sandbox.feedback_ui.subject`).
+:meth:`LabelView.signature` says what a redraw would show, so that the app draws only
+when it changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,14 +32,23 @@ from rlhf_sandbox.feedback_ui.label_widgets import (
     draw_button,
     draw_curve,
     draw_timeline,
+    fit,
     text,
+    wrap,
 )
+from rlhf_sandbox.feedback_ui.subject import MARK, draw_mark, legend_icon
+from rlhf_sandbox.store.db import RunTaskRow, TrainerStatus
 
 WINDOW = (1020, 640)
 MARGIN = 20
 COMPARE_PANEL = (480, 270)
 RATE_PANEL = (560, 315)
 CURVE_H = 56
+TOP = 36  # below the status line: the question, the rubric, the legend
+RUBRIC_LINES = 3  # rubric lines shown above the clips (h shows all of it)
+QUESTIONS = {COMPARE: "Which clip is better?", "rate": "How good is this clip?"}
+SCALE = "Scale: 1 = very bad, 3 = so-so, 5 = very good (higher is better); thumbs up = good."
+SCORE_NAMES = {1: "very bad", 2: "bad", 3: "so-so", 4: "good", 5: "very good"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,12 @@ class Layout:
     rows: tuple[int, int, int, int]  # y of the transport, answer, tag and comment rows
 
 
+def header_height(mode: str) -> int:
+    """The question (28 px), the rubric lines (18 px each), the legend (22 px), and in
+    rate mode the scale's meaning (20 px)."""
+    return 30 + 18 * RUBRIC_LINES + 24 + (20 if mode != COMPARE else 0) + 4
+
+
 def layout(mode: str) -> Layout:
     w = WINDOW[0]
     if mode == COMPARE:
@@ -53,7 +73,7 @@ def layout(mode: str) -> Layout:
     else:
         pw, ph = RATE_PANEL
         xs = [(w - pw) // 2]
-    top = 40
+    top = TOP + header_height(mode)
     panels = [(x, top, pw, ph) for x in xs]
     curves = [(x, top + ph + 6, pw, CURVE_H) for x in xs]
     y = top + ph + 6 + CURVE_H + 12
@@ -79,6 +99,10 @@ class LabelView:
         self.lay = layout(mode)
         self.fonts = Fonts()
         self.buttons: list[Button] = []
+        self.task: RunTaskRow | None = None  # the run's question and rubric (None: not set)
+        self.trainer: TrainerStatus | None = None  # what the store says of the trainer
+        self.store_error = ""  # the lease thread cannot reach the store
+        self.drew_clips = False  # the last draw showed the current item's frames
 
     @property
     def window_size(self) -> tuple[int, int]:
@@ -102,27 +126,98 @@ class LabelView:
         x, _, w, _ = self.lay.timeline
         return min(max((pos[0] - x) / w, 0.0), 1.0)
 
+    # ------------------------------------------------------------------ what changes
+    def signature(self, ctl: LabelController) -> tuple[Any, ...]:
+        """Everything a redraw would show: the app draws only when this changes."""
+        got = ctl.loaded()
+        cur = ctl.current
+        frames = tuple((c.frame_at(ctl.play.t), c.error) for c in got or ())  # what each shows
+        curves: tuple[Any, ...] = ()
+        if ctl.overlay_on and cur is not None and ctl.overlay is not None:
+            curves = tuple(ctl.overlay.get(c) is not None for c in cur.clips)
+        spl = ctl.seconds_per_label()
+        return (
+            None if cur is None else id(cur), got is not None, frames, curves, ctl.overlay_on,
+            ctl.message, frozenset(ctl.tags_on), ctl.comment, ctl.editing, ctl.play.paused,
+            ctl.play.speed, ctl.pending, len(ctl.acked), len(ctl.undone),
+            None if spl is None else round(spl, 1), self.task, ctl.show_rubric,
+            self._trainer_line(ctl)[0] if cur is None else "", self.store_error,
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ drawing
     def draw(self, surf: Any, ctl: LabelController) -> None:
         surf.fill(BG)
         self._status(surf, ctl)
         got = ctl.loaded()
+        self.drew_clips = False
         if ctl.current is None:
             self.buttons = self._controls(ctl, answers=False)
             self._waiting(surf, ctl)
             return
+        self._task(surf, ctl, got)
         for i, r in enumerate(self.lay.panels):
             self._panel(surf, ctl, i, r, got[i] if got else None)
         period = ctl.period()
         frac = ctl.play.t / period if period > 0 else 0.0
         steps = got[0].T if got else 1
         draw_timeline(surf, self.lay.timeline, frac, steps, ctl.play.paused)
-        self.buttons = self._controls(ctl, answers=True)
+        self.buttons = self._controls(ctl, answers=True, ready=got is not None)
         for b in self.buttons:
             draw_button(surf, self.fonts, b)
         self._comment(surf, ctl)
-        if got:
-            ctl.mark_drawn()
+        if ctl.show_rubric:
+            self._whole_rubric(surf)
+        self.drew_clips = got is not None
+
+    def question(self) -> str:
+        if self.task is not None and self.task.question:
+            return self.task.question
+        return QUESTIONS[self.mode] if self.mode in QUESTIONS else QUESTIONS[COMPARE]
+
+    def _task(self, surf: Any, ctl: LabelController, got: Any) -> None:
+        """The question, the rubric's first lines, the legend (and rate mode's scale)."""
+        w = WINDOW[0] - 2 * MARGIN
+        y = TOP
+        text(surf, self.fonts.question, fit(self.fonts.question, self.question(), w), (MARGIN, y))
+        y += 30
+        rubric = self.task.rubric if self.task is not None else ""
+        lines = wrap(self.fonts.small, rubric, w) if rubric else []
+        if not lines:
+            lines = ["(no rubric for this run: judge by the question)"]
+        shown = lines[:RUBRIC_LINES]
+        if len(lines) > RUBRIC_LINES:
+            more = f"   (+{len(lines) - RUBRIC_LINES} lines: h shows the whole rubric)"
+            shown[-1] = fit(self.fonts.small, shown[-1], w - self.fonts.small.size(more)[0]) + more
+        for line in shown:
+            text(surf, self.fonts.small, line, (MARGIN, y), DIM)
+            y += 18
+        y = TOP + 30 + 18 * RUBRIC_LINES + 2
+        subject = next((c.subject for c in got or () if c.subject is not None), None)
+        if subject is not None:
+            x = MARGIN
+            if subject.locate is not None:
+                legend_icon(surf, (MARGIN + 9, y + 9))
+                x += 26
+            legend = subject.legend("both clips" if self.mode == COMPARE else "the clip")
+            text(surf, self.fonts.normal, legend, (x, y + 1), MARK_TEXT)
+        else:
+            text(surf, self.fonts.normal, "loading the clips...", (MARGIN, y + 1), DIM)
+        if self.mode != COMPARE:
+            text(surf, self.fonts.small, SCALE, (MARGIN, y + 26), TEXT)
+
+    def _whole_rubric(self, surf: Any) -> None:
+        import pygame
+
+        x, y = MARGIN, TOP + 30
+        w = WINDOW[0] - 2 * MARGIN
+        rubric = self.task.rubric if self.task is not None and self.task.rubric else ""
+        lines = wrap(self.fonts.normal, rubric or "(no rubric for this run)", w - 24)
+        h = min(22 * len(lines) + 44, self.window_size[1] - y - 20)
+        pygame.draw.rect(surf, PANEL_BG, (x, y, w, h), border_radius=6)
+        pygame.draw.rect(surf, MARK, (x, y, w, h), 2, border_radius=6)
+        text(surf, self.fonts.small, "the whole rubric (h closes it)", (x + 12, y + 8), DIM)
+        for i, line in enumerate(lines[: (h - 44) // 22]):
+            text(surf, self.fonts.normal, line, (x + 12, y + 30 + 22 * i))
 
     def _status(self, surf: Any, ctl: LabelController) -> None:
         spl = ctl.seconds_per_label()
@@ -132,24 +227,51 @@ class LabelView:
             f"  ·  {'-' if spl is None else f'{spl:.1f}'} s per label"
             f"  ·  {ctl.play.speed:g}x{'  paused' if ctl.play.paused else ''}"
         )
-        text(surf, self.fonts.normal, line, (MARGIN, 12))
-        if ctl.message:
-            col = GOOD if ctl.message.startswith("saved") else WARN
-            img_w = self.fonts.normal.size(ctl.message)[0]
-            text(surf, self.fonts.normal, ctl.message, (WINDOW[0] - MARGIN - img_w, 12), col)
+        text(surf, self.fonts.normal, line, (MARGIN, 10))
+        message = self.store_error or ctl.message
+        if message:
+            col = GOOD if message.startswith("saved") else WARN
+            room = WINDOW[0] - 2 * MARGIN - self.fonts.normal.size(line)[0] - 20
+            message = fit(self.fonts.normal, message, room)
+            img_w = self.fonts.normal.size(message)[0]
+            text(surf, self.fonts.normal, message, (WINDOW[0] - MARGIN - img_w, 10), col)
+
+    def _trainer_line(self, ctl: LabelController) -> tuple[str, Any]:
+        """What the waiting screen says of the trainer, and in which colour."""
+        st = self.trainer
+        if st is None:
+            return "Looking for the trainer in the store...", DIM
+        ago = _ago(st.age_s)
+        if st.state == "finished":
+            return "The trainer has finished: no new pairs will come. Esc quits.", GOOD
+        if st.state == "running":
+            what = "pairs" if ctl.mode == COMPARE else "clips"
+            return f"The trainer is running (last seen {ago} ago): new {what} come soon.", GOOD
+        if st.state == "quiet":
+            return (
+                f"The trainer has not been seen for {ago}: it may have stopped"
+                " (train --resume starts it again).",
+                WARN,
+            )
+        return "No trainer has written to this run yet (train --teacher human).", WARN
 
     def _waiting(self, surf: Any, ctl: LabelController) -> None:
-        cx, cy = WINDOW[0] // 2, self.window_size[1] // 2 - 60
-        title = "Nothing to label yet" if ctl.mode == COMPARE else "No clips left to rate"
-        text(surf, self.fonts.big, title, (cx, cy), TEXT, centre=True)
-        sub = (
-            "Waiting for the trainer to ask for labels (train --teacher human)."
-            if ctl.mode == COMPARE
-            else "Waiting for new clips in this run."
+        cx, cy = WINDOW[0] // 2, self.window_size[1] // 2 - 80
+        finished = self.trainer is not None and self.trainer.state == "finished"
+        title = (
+            "No clips left to rate"
+            if ctl.mode != COMPARE
+            else "Nothing left to label"
+            if finished
+            else "Nothing to label yet"
         )
-        text(surf, self.fonts.normal, sub, (cx, cy + 40), DIM, centre=True)
+        text(surf, self.fonts.big, title, (cx, cy), TEXT, centre=True)
+        line, colour = self._trainer_line(ctl)
+        text(surf, self.fonts.normal, line, (cx, cy + 44), colour, centre=True)
+        q = f"This run asks: {self.question()}"
+        text(surf, self.fonts.normal, fit(self.fonts.normal, q, 900), (cx, cy + 74), DIM, True)
         msg = f"Checking the store every {ctl.poll_s:g} s. Esc or closing the window quits;"
-        text(surf, self.fonts.normal, msg + " nothing is lost.", (cx, cy + 70), DIM, centre=True)
+        text(surf, self.fonts.normal, msg + " nothing is lost.", (cx, cy + 104), DIM, centre=True)
         for b in self.buttons:
             draw_button(surf, self.fonts, b)
 
@@ -159,11 +281,14 @@ class LabelView:
         pygame.draw.rect(surf, PANEL_BG, r)
         x, y, w, h = r
         if clip is None:
-            text(
-                surf, self.fonts.normal, "drawing the clip...", (x + w // 2, y + h // 2), DIM, True
-            )
+            msg = "loading the clip... (answers wait)"
+            text(surf, self.fonts.normal, msg, (x + w // 2, y + h // 2), WARN, True)
         else:
-            surf.blit(clip.frames[clip.frame_at(ctl.play.t)], (x, y))
+            k = clip.frame_at(ctl.play.t)
+            surf.blit(clip.frames[k], (x, y))
+            mark = clip.mark_at(k)
+            if mark is not None:
+                draw_mark(surf, mark, (x, y))
             if clip.error:
                 text(surf, self.fonts.small, clip.error[:70], (x + w // 2, y + h // 2), WARN, True)
         name = ("LEFT", "RIGHT")[i] if self.mode == COMPARE else "CLIP"
@@ -192,7 +317,7 @@ class LabelView:
             label = f"reward model v{mine.version}: sum {float(np.sum(vals)):+.2f}"
         draw_curve(surf, self.fonts, self.lay.curves[i], vals, span, frac, label)
 
-    def _controls(self, ctl: LabelController, answers: bool) -> list[Button]:
+    def _controls(self, ctl: LabelController, answers: bool, ready: bool = True) -> list[Button]:
         m = self.mode
         y0, y1, y2, _ = self.lay.rows
         k = key_for
@@ -201,7 +326,8 @@ class LabelView:
             ("< step", "step", -1, ",", False),
             ("step >", "step", 1, ".", False),
             (f"speed {ctl.play.speed:g}x", "speed", 1, "[ ]", False),
-            ("reward overlay", "overlay", None, k(m, "overlay"), ctl.overlay_on),
+            ("overlay", "overlay", None, k(m, "overlay"), ctl.overlay_on),
+            ("rubric", "rubric", None, k(m, "rubric"), ctl.show_rubric),
             ("undo", "undo", None, "z", False),
         ]
         out = _row(y0, 32, transport)
@@ -216,13 +342,14 @@ class LabelView:
                 ("Can't tell", "answer", "cant_tell"),
             ]
         else:
-            specs = [(f"{s}", "score", s) for s in range(1, 6)]
+            specs = [(SCORE_NAMES[s], "score", s) for s in range(1, 6)]
             specs += [
                 ("thumbs up", "thumb", 1),
                 ("thumbs down", "thumb", -1),
                 ("skip", "skip", None),
             ]
-        out += _row(y1, 44, [(t, a, v, k(m, a, v), False) for t, a, v in specs])
+        row = _row(y1, 44, [(t, a, v, k(m, a, v), False) for t, a, v in specs])
+        out += [b if ready else replace(b, enabled=False) for b in row]
         tags = [(t, "tag", i, TAG_KEYS[i], t in ctl.tags_on) for i, t in enumerate(ctl.tags)]
         if tags:
             out += _row(y2, 30, tags)
@@ -248,5 +375,19 @@ class LabelView:
             if self.mode == COMPARE
             else "keys: 1-5 score  ·  up/down thumbs  ·  x skip  ·  space pause  ·  , . step  ·"
         )
-        help_ += "  q w e r... tags  ·  z undo  ·  o overlay  ·  Esc quit"
+        help_ += "  q w e r... tags  ·  z undo  ·  o overlay  ·  h rubric  ·  Esc quit"
         text(surf, self.fonts.small, help_, (MARGIN, y + 44), DIM)
+
+
+MARK_TEXT = (255, 232, 120)  # the legend, in a lighter shade of the ring's colour
+
+
+def _ago(seconds: float | None) -> str:
+    """A duration for people: "12 s", "4 min", "2 h" (coarse: the screen changes rarely)."""
+    if seconds is None:
+        return "a while"
+    if seconds < 60:
+        return f"{int(seconds // 5 * 5)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"

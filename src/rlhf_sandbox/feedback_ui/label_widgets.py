@@ -16,6 +16,7 @@ GOOD = (80, 200, 120)
 WARN = (240, 180, 60)
 BUTTON = (58, 62, 72)
 BUTTON_ON = (70, 120, 200)
+BUTTON_OFF = (44, 46, 52)
 CURVE = (250, 200, 70)
 
 Rect = tuple[int, int, int, int]  # x, y, w, h
@@ -31,6 +32,7 @@ class Button:
     value: Any = None
     hint: str = ""  # the key, shown in the corner
     on: bool = False
+    enabled: bool = True  # drawn dim while it cannot act (a pair still loading)
 
     def contains(self, pos: tuple[int, int]) -> bool:
         x, y, w, h = self.rect
@@ -38,7 +40,7 @@ class Button:
 
 
 class Fonts:
-    """The app's fonts (pygame's default font, three sizes)."""
+    """The app's fonts (pygame's default font, four sizes)."""
 
     def __init__(self) -> None:
         import pygame
@@ -46,6 +48,7 @@ class Fonts:
         pygame.font.init()
         self.small = pygame.font.Font(None, 20)
         self.normal = pygame.font.Font(None, 24)
+        self.question = pygame.font.Font(None, 32)
         self.big = pygame.font.Font(None, 40)
 
 
@@ -65,12 +68,48 @@ def draw_button(surf: Any, fonts: Fonts, b: Button) -> None:
     import pygame
 
     r = pygame.Rect(b.rect)
-    pygame.draw.rect(surf, BUTTON_ON if b.on else BUTTON, r, border_radius=6)
+    fill = BUTTON_ON if b.on else BUTTON if b.enabled else BUTTON_OFF
+    pygame.draw.rect(surf, fill, r, border_radius=6)
     pygame.draw.rect(surf, ACCENT if b.on else (90, 94, 104), r, width=1, border_radius=6)
     below_hint = r.h >= 40 and b.hint  # tall buttons: the key above the text, not beside it
-    text(surf, fonts.normal, b.text, (r.centerx, r.centery + (5 if below_hint else 0)), centre=True)
+    colour = TEXT if b.enabled else DIM
+    centre = (r.centerx, r.centery + (5 if below_hint else 0))
+    text(surf, fonts.normal, b.text, centre, colour, centre=True)
     if b.hint:
         text(surf, fonts.small, b.hint, (r.x + 6, r.y + 4), DIM)
+
+
+def wrap(font: Any, s: str, width: int) -> list[str]:
+    """``s`` broken into lines of at most ``width`` pixels (at spaces; its own line
+    breaks kept; a word wider than a line is cut)."""
+    out: list[str] = []
+    for para in s.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            cand = word if not line else f"{line} {word}"
+            if font.size(cand)[0] <= width:
+                line = cand
+                continue
+            if line:
+                out.append(line)
+            while font.size(word)[0] > width and len(word) > 1:
+                cut = len(word) - 1
+                while cut > 1 and font.size(word[:cut])[0] > width:
+                    cut -= 1
+                out.append(word[:cut])
+                word = word[cut:]
+            line = word
+        out.append(line)
+    return out
+
+
+def fit(font: Any, s: str, width: int) -> str:
+    """``s`` cut to ``width`` pixels, ending in an ellipsis when cut."""
+    if font.size(s)[0] <= width:
+        return s
+    while s and font.size(s + "...")[0] > width:
+        s = s[:-1]
+    return s.rstrip() + "..."
 
 
 def draw_timeline(surf: Any, rect: Rect, frac: float, ticks: int, paused: bool) -> None:

@@ -62,10 +62,11 @@ class RewardOverlay:
         with self._lock:
             return self._done.get(clip_id)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 0.3) -> None:
+        """Stop the worker; one busy loading torch is a daemon and does not hold the exit."""
         if self._thread is not None:
             self._jobs.put(None)
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=timeout_s)
 
     def _work(self) -> None:
         import torch

@@ -19,7 +19,7 @@ from rlhf_sandbox.envs.driving import ACTIONS
 from rlhf_sandbox.feedback_ui import play_keys as keys
 from rlhf_sandbox.feedback_ui.correct import PolicyFn, replay_policy
 from rlhf_sandbox.feedback_ui.episode import POLICY_REPLAY, Segment, save_played
-from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State
+from rlhf_sandbox.feedback_ui.worlds import PlayWorld, State, StepOut
 from rlhf_sandbox.store.clips import ClipStore
 
 PLAYER_RUN = "play/player"  # clip run name of the NPCs' clips while a person played the player
@@ -33,6 +33,23 @@ class Saved:
     corrections: list[tuple[str, str]] = field(default_factory=list)  # (person, policy)
     clips: list[str] = field(default_factory=list)  # arena, role player: the NPCs' clips
     episodes: int = 0
+    endings: list[str] = field(default_factory=list)  # why each episode ended
+
+
+def end_reason(world: PlayWorld, out: StepOut) -> str:
+    """Why an episode ended at this step, in a rater's words."""
+    f = out.features
+    if out.truncated and not out.terminated:
+        return f"time up ({world.t / world.policy_hz:g} s)"
+    if world.driving:
+        if f.get("collision", 0.0) > 0:
+            return "collision"
+        if f.get("off_road", 0.0) > 0:
+            return "off road"
+        return "arrived (through the crossing)"
+    if f.get("caught", 0.0) > 0:
+        return "caught by a guard"
+    return "the episode's end condition"
 
 
 class PlaySession:
@@ -110,7 +127,7 @@ class PlaySession:
             if self.steps_left <= 0 or ended:
                 self._store_correction()
         if ended:
-            self.end_episode()
+            self.end_episode(end_reason(w, out))
         return out.states
 
     def _begin_takeover(self) -> None:
@@ -133,10 +150,16 @@ class PlaySession:
         self.saved.corrections.append((mine.id, theirs.id))
         self.message = f"correction saved ({person.T} steps); the policy drives"
 
-    def end_episode(self) -> None:
-        """Store what was played of this episode and start the next (same seed chain)."""
+    def end_episode(self, why: str = "you started a new one") -> None:
+        """Store what was played of this episode and start the next (same seed chain);
+        ``why`` it ended is said on the HUD, with what was saved."""
+        self.message = ""
         self._flush()
+        saved, self.message = self.message, f"episode ended: {why}"
+        if saved:
+            self.message += f" ({saved})"
         self.saved.episodes += 1
+        self.saved.endings.append(why)
         self.world.reset(None)
         self.segment = Segment.begin(self.world)
 

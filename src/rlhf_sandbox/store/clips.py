@@ -348,22 +348,29 @@ def clips_of_chunk(data: bytes, rows: Sequence[ClipRow], where: str) -> list[Cli
     """The clips of ``rows`` from the ``.npz`` bytes of their chunk (read with
     ``allow_pickle=False``); a chunk that does not hold one of them, or holds bad arrays,
     is a ClipFileError naming ``where`` and the clip."""
-    out = []
     try:
         z = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ClipFileError(f"clip file {where}: cannot read clip {rows[0].id} ({e})") from e
     with z:
-        for row in rows:
-            prefix = f"{row.id}/"
-            try:
-                arrays = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-                raise ClipFileError(f"clip file {where}: cannot read clip {row.id} ({e})") from e
-            try:
-                out.append(_clip(row, arrays))
-            except (KeyError, ValueError) as e:
-                raise ClipFileError(f"clip file {where}: bad data for clip {row.id} ({e})") from e
+        return clips_of_npz(z, rows, where)
+
+
+def clips_of_npz(z: Any, rows: Sequence[ClipRow], where: str) -> list[Clip]:
+    """The clips of ``rows`` from a chunk opened with ``np.load`` (kept open by a reader
+    that takes several clips of one chunk, such as the labelling app's); errors as
+    :func:`clips_of_chunk`."""
+    out = []
+    for row in rows:
+        prefix = f"{row.id}/"
+        try:
+            arrays = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise ClipFileError(f"clip file {where}: cannot read clip {row.id} ({e})") from e
+        try:
+            out.append(_clip(row, arrays))
+        except (KeyError, ValueError) as e:
+            raise ClipFileError(f"clip file {where}: bad data for clip {row.id} ({e})") from e
     return out
 
 

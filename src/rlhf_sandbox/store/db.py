@@ -29,7 +29,8 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from rlhf_sandbox.store.db_claims import DEFAULT_LEASE_S, ClaimsAndLabels
@@ -48,6 +49,7 @@ from rlhf_sandbox.store.rows import (
     RatingRow,
     RewardModelRow,
     RunRow,
+    RunTaskRow,
     SchemaVersionError,
     StoreConnectionError,
     StoreCorruptError,
@@ -57,17 +59,56 @@ from rlhf_sandbox.store.rows import (
 from rlhf_sandbox.store.schema import SCHEMA_VERSION
 
 __all__ = [  # the rows are part of this module's interface
-    "CHOICES", "DEFAULT_LEASE_S", "DEMO_KINDS", "SCHEMA_VERSION", "ClaimRow", "ClipRow",
-    "DemonstrationRow", "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow", "RatingRow",
-    "RewardModelRow", "RunRow", "SchemaVersionError", "StoreConnectionError", "StoreCorruptError",
-    "StoreURLError", "open_db", "utc_now",
+    "CHOICES", "DEFAULT_LEASE_S", "DEMO_KINDS", "SCHEMA_VERSION", "TRAINER_STATES", "ClaimRow",
+    "ClipRow", "DemonstrationRow", "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow",
+    "RatingRow", "RewardModelRow", "RunRow", "RunTaskRow", "SchemaVersionError",
+    "StoreConnectionError", "StoreCorruptError", "StoreURLError", "TrainerStatus", "open_db",
+    "utc_now",
 ]  # fmt: skip
+
+
+MAX_QUESTION = 500  # characters of a run's question
+MAX_RUBRIC = 20_000  # characters of a run's rubric
+TRAINER_STATES = ("running", "finished")
+QUIET_S = 300.0  # a trainer not seen for this long [s] is "not seen for a while"
+
+
+def check_task(question: str, rubric: str) -> None:
+    """A run's question and rubric are text that every backend stores: ValueError if not."""
+    for what, value, most in (("question", question, MAX_QUESTION), ("rubric", rubric, MAX_RUBRIC)):
+        if not isinstance(value, str):
+            raise ValueError(f"the {what} must be text, got {type(value).__name__}")
+        if "\x00" in value:
+            raise ValueError(f"the {what} holds a NUL character")
+        if len(value) > most:
+            raise ValueError(f"the {what} is {len(value)} characters long: at most {most}")
+    if "\n" in question.strip():
+        raise ValueError("the question is one line (put the details in the rubric)")
+
+
+@dataclass(frozen=True)
+class TrainerStatus:
+    """What the store says of a run's trainer: ``state`` is "running", "finished",
+    "quiet" (not seen for :data:`QUIET_S`) or "unseen" (no sign of it at all);
+    ``age_s`` the seconds since its last sign (None when unseen); ``source`` "beat"
+    (:meth:`PreferenceDB.trainer_beat`) or "activity" (the run's newest clip, query or
+    reward model, for trainers that do not beat)."""
+
+    state: str
+    age_s: float | None
+    source: str
 
 
 def open_db(url: str | os.PathLike[str], **kwargs: Any) -> PreferenceDB:
     """The store at ``url`` (see :mod:`~rlhf_sandbox.store.url`); same as
     :meth:`PreferenceDB.open`."""
     return PreferenceDB.open(url, **kwargs)
+
+
+def _age_s(stamp: str) -> float:
+    """Seconds since an ISO-8601 UTC time stamp of the store (0 for one in the future)."""
+    then = datetime.fromisoformat(stamp)
+    return max(0.0, (datetime.now(then.tzinfo) - then).total_seconds())
 
 
 class PreferenceDB(ClaimsAndLabels, ExportImport):
@@ -81,15 +122,39 @@ class PreferenceDB(ClaimsAndLabels, ExportImport):
 
     # ---- runs -------------------------------------------------------------------------
 
-    def add_run(self, name: str, config: dict[str, Any] | None = None) -> None:
-        """Create a run; an existing run with this name is left as it is."""
-        self._write(lambda c, _: self._ensure_run(c, name, config))
+    def add_run(
+        self,
+        name: str,
+        config: dict[str, Any] | None = None,
+        *,
+        question: str | None = None,
+        rubric: str | None = None,
+    ) -> None:
+        """Create a run; an existing run with this name is left as it is. A ``question``
+        (and ``rubric``) given is set in the same transaction, new run or not."""
+        task = self._task_args(question, rubric)
 
-    def create_run(self, name: str, config: dict[str, Any] | None = None) -> bool:
+        def body(c: Any, again: bool) -> None:
+            self._ensure_run(c, name, config)
+            if task is not None:
+                self._set_task(c, name, *task)
+
+        self._write(body)
+
+    def create_run(
+        self,
+        name: str,
+        config: dict[str, Any] | None = None,
+        *,
+        question: str | None = None,
+        rubric: str | None = None,
+    ) -> bool:
         """Create a run that must be new; False when the store has a run of this name
         already (two writers racing for one name: one gets True). Give ``config`` something
-        unique (a token): a retry after a lost connection recognises its own row by it."""
+        unique (a token): a retry after a lost connection recognises its own row by it.
+        A ``question`` (and ``rubric``) is stored with the new run, in its transaction."""
         text = json.dumps(config or {}, sort_keys=True)
+        task = self._task_args(question, rubric)
 
         def body(c: Any, again: bool) -> bool:
             got = c.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
@@ -99,12 +164,89 @@ class PreferenceDB(ClaimsAndLabels, ExportImport):
                 "INSERT INTO runs (name, created, config) VALUES (?, ?, ?)",
                 (name, utc_now(), text),
             )
+            if task is not None:
+                self._set_task(c, name, *task)
             return True
 
         try:
             return self._write(body)
         except self.IntegrityError:
             return False
+
+    # ---- what raters are asked, and whether the trainer is there ----------------------
+
+    @staticmethod
+    def _task_args(question: str | None, rubric: str | None) -> tuple[str, str] | None:
+        if question is None and rubric is None:
+            return None
+        q, r = question or "", rubric or ""
+        check_task(q, r)
+        return q.strip(), r
+
+    @staticmethod
+    def _set_task(c: Any, run: str, question: str, rubric: str) -> None:
+        c.execute(
+            "INSERT INTO run_tasks (run, question, rubric, updated) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (run) DO UPDATE SET question = excluded.question,"
+            " rubric = excluded.rubric, updated = excluded.updated",
+            (run, question, rubric, utc_now()),
+        )
+
+    def set_run_question(self, run: str, question: str, rubric: str = "") -> None:
+        """Set (or replace) what raters of ``run`` are asked: a one-line ``question`` shown
+        above the clips and a ``rubric`` (plain text: how to judge). The run is created if
+        new. Bad text (not a string, a NUL, too long, a question of several lines):
+        ValueError, nothing written."""
+        q, r = self._task_args(question, rubric) or ("", "")
+
+        def body(c: Any, again: bool) -> None:
+            self._ensure_run(c, run, None)
+            self._set_task(c, run, q, r)
+
+        self._write(body)
+
+    def run_question(self, run: str) -> RunTaskRow | None:
+        """``run``'s question and rubric, or None when none was set."""
+        got = self._read("SELECT * FROM run_tasks WHERE run = ?", (run,))
+        return None if not got else _row(RunTaskRow, (), got[0])
+
+    def trainer_beat(self, run: str, state: str = "running") -> None:
+        """A sign of life of ``run``'s trainer (call it every rollout or so), or with
+        ``state="finished"`` its last word; the labelling app's waiting screen reads it
+        (:meth:`trainer_status`). The run is created if new."""
+        if state not in TRAINER_STATES:
+            raise ValueError(f"state must be one of {TRAINER_STATES}, got {state!r}")
+
+        def body(c: Any, again: bool) -> None:
+            self._ensure_run(c, run, None)
+            c.execute(
+                "INSERT INTO trainer_beats (run, state, beat) VALUES (?, ?, ?) ON CONFLICT"
+                " (run) DO UPDATE SET state = excluded.state, beat = excluded.beat",
+                (run, state, utc_now()),
+            )
+
+        self._write(body)
+
+    def trainer_status(self, run: str, quiet_s: float = QUIET_S) -> TrainerStatus:
+        """Whether ``run``'s trainer is running, finished, or not seen for ``quiet_s``
+        seconds, from its beats (:meth:`trainer_beat`); for a trainer that does not beat,
+        from the run's newest clip, query or reward model ("finished" is then unknown)."""
+        got = self._read("SELECT state, beat FROM trainer_beats WHERE run = ?", (run,))
+        if got:
+            age = _age_s(str(got[0][1]))
+            if got[0][0] == "finished":
+                return TrainerStatus("finished", age, "beat")
+            return TrainerStatus("running" if age < quiet_s else "quiet", age, "beat")
+        last = self._read(
+            "SELECT MAX(t) FROM (SELECT MAX(created) AS t FROM clips WHERE run = ?"
+            " UNION ALL SELECT MAX(created) FROM queries WHERE run = ?"
+            " UNION ALL SELECT MAX(created) FROM reward_models WHERE run = ?) AS x",
+            (run, run, run),
+        )
+        if not last or last[0][0] is None:
+            return TrainerStatus("unseen", None, "activity")
+        age = _age_s(str(last[0][0]))
+        return TrainerStatus("running" if age < quiet_s else "quiet", age, "activity")
 
     def has_run(self, name: str) -> bool:
         return bool(self._read("SELECT 1 FROM runs WHERE name = ?", (name,)))

@@ -24,7 +24,11 @@ from rlhf_sandbox.store.rows import (
     utc_now,
 )
 
-DEFAULT_LEASE_S = 300.0  # how long a claim holds a query for its rater [s]
+# How long a claim holds a query for its rater [s]. Short, so that the queries of an app
+# that crashed (or was killed) go back to the pool within seconds; a running app renews
+# its leases every RENEW_S on a thread of its own (feedback_ui.lease.LeaseKeeper).
+DEFAULT_LEASE_S = 8.0
+RENEW_S = 2.0
 
 # A query ``q`` that rater ``?1`` may take at time ``?2``: not labelled by the rater, and
 # either the rater holds a live claim on it or its distinct raters (labelled, or holding a

@@ -91,9 +91,8 @@ class ExportImport(DBCore):
 
     def is_empty(self) -> bool:
         """Whether the store holds no rows of any exported table, and no chunks."""
-        return not any(
-            self._read(f"SELECT 1 FROM {t} LIMIT 1") for t in (*TABLES, "chunks", "claims")
-        )
+        working = ("chunks", "claims", "trainer_beats")
+        return not any(self._read(f"SELECT 1 FROM {t} LIMIT 1") for t in (*TABLES, *working))
 
 
 def _read_export(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:

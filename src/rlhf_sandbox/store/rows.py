@@ -46,6 +46,17 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class RunTaskRow:
+    """What raters of a run are asked: the ``question`` shown above the clips and the
+    ``rubric`` (how to judge, plain text); "" when not given."""
+
+    run: str
+    question: str
+    rubric: str
+    updated: str
+
+
+@dataclass(frozen=True)
 class ClipRow:
     """A clip's metadata; the arrays live in ``chunk`` (a file name under the clip root)."""
 

@@ -9,6 +9,8 @@ reads the same on both). Versions:
 2. ratings and demonstrations
 3. claims (several labelling apps on one store)
 4. chunks (clip arrays held in the database) and migrations (when each version was applied)
+5. run tasks (a run's question and rubric, shown to raters) and trainer beats (whether a
+   run's trainer is running, finished, or gone quiet: the labelling app's waiting screen)
 
 Every upgrade so far only adds tables, which the ``CREATE TABLE IF NOT EXISTS`` statements
 below do; a later one that changes a table adds its statements to :data:`STEPS`.
@@ -24,10 +26,11 @@ from rlhf_sandbox.store.rows import (
     RatingRow,
     RewardModelRow,
     RunRow,
+    RunTaskRow,
 )
 
-SCHEMA_VERSION = 4
-UPGRADABLE = (1, 2, 3)  # versions this code upgrades in place (`rlhf-sandbox store migrate`)
+SCHEMA_VERSION = 5
+UPGRADABLE = (1, 2, 3, 4)  # versions this code upgrades in place (`rlhf-sandbox store migrate`)
 STEPS: dict[int, tuple[str, ...]] = {}  # version -> statements beyond the new tables
 
 SCHEMA = """
@@ -118,13 +121,26 @@ CREATE TABLE IF NOT EXISTS migrations (
     version INTEGER PRIMARY KEY,
     applied TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_tasks (
+    run TEXT PRIMARY KEY REFERENCES runs(name),
+    question TEXT NOT NULL DEFAULT '',
+    rubric TEXT NOT NULL DEFAULT '',
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trainer_beats (
+    run TEXT PRIMARY KEY REFERENCES runs(name),
+    state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
+    beat TEXT NOT NULL
+);
 """
 
 # table -> (row class, JSON columns), in export (and import) order. Claims are leases of
-# running apps and chunks are binary clip data: neither is in a JSONL export (`store copy`
-# copies chunks itself).
+# running apps, trainer beats say whether a process is alive, and chunks are binary clip
+# data: none of them is in a JSONL export (`store copy` copies chunks itself). An export
+# of an older version (no run_tasks rows) imports as it is.
 TABLES: dict[str, tuple[type, tuple[str, ...]]] = {
     "runs": (RunRow, ("config",)),
+    "run_tasks": (RunTaskRow, ()),
     "clips": (ClipRow, ("config",)),
     "queries": (QueryRow, ()),
     "labels": (LabelRow, ("tags",)),

@@ -5,7 +5,8 @@ Each rollout end (an SB3 callback) does, in order:
 1. ask: pick the schedule's number of pairs among the rollout's segments (query
    selection), store their clips and the queries; a synthetic teacher answers at once;
 2. wait (human teacher only): at most ``human_wait_s`` for ``human_min_labels`` new labels;
-3. fit: if labels arrived, retrain the reward ensemble on all of them, save the version,
+3. fit: if enough feedback arrived (``refit_growth``), retrain the reward ensemble on all of
+   it (warm-started), save the version,
    hand it to the ``LearnedReward`` wrapper, and relabel the rollout just collected so
    PPO's update uses the new reward;
 4. checkpoint: policy, optimiser, reward model and loop state (state dicts and JSON).
@@ -20,6 +21,7 @@ shared store (``store=URL``) the rows and clips go there under the run's name in
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 import uuid
@@ -54,7 +56,7 @@ from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
 from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import ClipStore
-from rlhf_sandbox.store.db import PreferenceDB
+from rlhf_sandbox.store.db import PreferenceDB, check_task
 from rlhf_sandbox.store.run_folder import RUN, RunFolder, RunStore
 
 __all__ = ["RUN", "LoopState", "RLHFLoop", "accuracy_text"]
@@ -95,13 +97,20 @@ class RLHFLoop:
         store: str | None = None,
         clips: str | None = None,
         store_run: str | None = None,
+        question: str | None = None,
+        rubric: str | None = None,
     ) -> None:
         """A new run of ``settings`` in ``out``, or (``resume``) the run already there.
 
         ``store``: a store URL to write to instead of ``out/store/`` (``clips``: where its
         clip chunks go), under the run name ``store_run`` (default: the folder's name),
         which must be new there; on resume, the same store again (see
-        :meth:`~rlhf_sandbox.store.run_folder.RunFolder.saved_store`)."""
+        :meth:`~rlhf_sandbox.store.run_folder.RunFolder.saved_store`). ``question`` and
+        ``rubric``: what people rating the run's clips are asked (stored with the run;
+        on resume, given ones replace the stored ones)."""
+        if question is not None or rubric is not None:
+            check_task(question or "", rubric or "")
+        self.task = (question, rubric)
         self.out = Path(out)
         self.folder = folder = RunFolder(self.out)
         # A run killed before its first checkpoint has settings and a store but no
@@ -137,7 +146,7 @@ class RLHFLoop:
         if not self.where.shared:
             self.clips = folder.open_store(create=True)
             self.db = self.clips.db
-            self.db.add_run(RUN, s.to_json())
+            self.db.add_run(RUN, s.to_json(), question=question, rubric=rubric)
         self.state = LoopState()
         self.rng = np.random.default_rng(s.seed)
         self.oracle: Oracle | None = self.teacher.resolve()
@@ -154,6 +163,10 @@ class RLHFLoop:
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.pending_checkpoint = False
         self.algo: OnPolicyAlgorithm = make_model(self.venv, s.ppo, str(folder.tb))
+        if resume and (question is not None or rubric is not None):
+            old = self.db.run_question(self.run)
+            keep = (old.question, old.rubric) if old else ("", "")
+            self.db.set_run_question(self.run, question or keep[0], rubric or keep[1])
         if resume and not restart:
             self._restore()
         elif restart:  # what the killed start asked already counts against the budget
@@ -165,7 +178,9 @@ class RLHFLoop:
         """Create the run in the shared store (a run racing for the same name gets the
         error) and write ``store.json``."""
         tag = {"out": str(self.out.resolve()), "host": socket.gethostname()}
-        if not self.db.create_run(self.run, {**self.s.to_json(), **tag, "token": uuid.uuid4().hex}):
+        config = {**self.s.to_json(), **tag, "token": uuid.uuid4().hex}
+        question, rubric = self.task
+        if not self.db.create_run(self.run, config, question=question, rubric=rubric):
             self.close()
             self.folder.settings.unlink(missing_ok=True)
             raise ValueError(_taken(self.db, self.run))
@@ -220,6 +235,7 @@ class RLHFLoop:
         save_policy(self.algo, self.folder.policy, self.s.ppo, env_id=self.s.env_id)
         if self.model.version > 0:
             self.model.save(self.folder.reward_model)
+        self.db.trainer_beat(self.run, "finished")
         return self.state
 
     def close(self) -> None:
@@ -236,10 +252,11 @@ class RLHFLoop:
         if self.oracle is None:
             self._wait_for_labels()
         fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
-        if fit_now and self.db.feedback_count(self.run) > st.labels_used and self._fit():
+        if fit_now and self.db.feedback_count(self.run) >= self._refit_at() and self._fit():
             self._relabel(emitted, locals_)
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
+        self.db.trainer_beat(self.run)  # the feedback app's waiting screen: still running
         self.pending_checkpoint = True  # written after PPO's update of this rollout
         if self.progress is not None:
             acc = st.history[-1]["heldout_accuracy"] if st.history else None
@@ -295,6 +312,12 @@ class RLHFLoop:
             for qid, choice in zip(qids, choices, strict=True):
                 self.db.add_label(qid, name, str(choice))
 
+    def _refit_at(self) -> int:
+        """Feedback in the store that makes the next fit: one more than the last fit used,
+        or ``refit_growth`` times more (at least one), whichever is more."""
+        used = self.state.labels_used
+        return used + max(1, math.ceil(self.s.refit_growth * used))
+
     def _wait_for_labels(self) -> None:
         deadline = time.monotonic() + self.s.human_wait_s
         want = self.state.labels_used + self.s.human_min_labels
@@ -314,7 +337,7 @@ class RLHFLoop:
         st = self.state
         st.labels_used = self.db.feedback_count(self.run)
         batch, counts = preference_batch(
-            self.db, self.run, self._clip_arrays, self.T, self.s.test_share
+            self.db, self.run, self._clip_arrays, self.T, self.s.test_share, self.s.seed
         )
         st.unreadable = counts.errors[:5]  # said on the console at the end (cli.train)
         if batch is None:

@@ -42,13 +42,18 @@ def open_run(
     store: str | None = None,
     clips: str | None = None,
     store_run: str | None = None,
+    question: str | None = None,
+    rubric: str | None = None,
 ) -> RLHFLoop:
     """The loop of a new run of ``settings`` in ``out``, or of the run there (``resume``);
     see :class:`~rlhf_sandbox.agents.rlhf.loop.RLHFLoop` for the store options. A new run's
     env is built once first (:func:`check_env`)."""
     if settings is not None and not resume:
         check_env(settings)
-    return RLHFLoop(settings, out, resume=resume, store=store, clips=clips, store_run=store_run)
+    return RLHFLoop(
+        settings, out, resume=resume, store=store, clips=clips, store_run=store_run,
+        question=question, rubric=rubric,
+    )  # fmt: skip
 
 
 def check_env(settings: RLHFSettings) -> None:

@@ -78,6 +78,11 @@ class RLHFSettings:
     query_every: int = setting(
         1, lo=1, doc="rollouts between rounds of asking (and, for synthetic teachers, refits)"
     )
+    refit_growth: float = setting(
+        0.0, lo=0.0, hi=10.0,
+        doc="refit the reward model once the feedback has grown by this share since the last"
+        " fit (0: whenever any arrived)",
+    )  # fmt: skip
     query_method: str = setting(
         "disagreement", choices=QUERY_METHODS, doc="query selection: random, disagreement, entropy"
     )
