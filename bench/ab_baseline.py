@@ -142,12 +142,18 @@ elif what == "eval_idm":  # bench/eval_speed.py's episodes_per_minute(idm, suite
     out["value"] = played / dt * 60.0
     out["cpu_value"] = played / (time.process_time() - cpu0) * 60.0
     res = runs[0]
+    BASE_METRICS = (  # the episode metrics 7cb5fe5 had
+        "collision", "off_road", "mean_speed", "progress", "short_headway", "min_ttc",
+        "mean_abs_jerk", "hard_brakes_per_min", "lane_changes_per_km", "forced_brake_share",
+        "max_forced_braking", "oracle_return", "env_return", "steps", "duration_s",
+        "lane_changes",
+    )
     h = hashlib.sha256()
     for e in res.episodes:  # arrays as float64 (exact for float32 and ints): dtype-proof
         h.update(f"{e.scenario}|{e.index}|{e.seed}|{bool(e.terminated)}|".encode())
         for a in (e.obs, e.actions, e.rewards):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        for k in sorted(e.metrics):
+        for k in sorted(BASE_METRICS):  # the baseline's metrics: later ones are new, not a change
             h.update(k.encode() + struct.pack("<d", float(e.metrics[k])))
     out["checksum"] = h.hexdigest()
     out["episodes"] = len(res.episodes)

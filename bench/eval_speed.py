@@ -20,11 +20,20 @@ suite (6 scenarios x 20 seeded episodes) through :func:`run_suite`:
   metrics. Slower than the runner at ``n_envs=1`` (Gymnasium's per-step checks and info
   dicts), so its ratio is the larger one; both are reported.
 
-All give the same episodes (checked). Timed: simulation, policy and metrics; not the
-report. Median of ``--repeats`` interleaved runs, one torch thread. Target (issue 6):
-batching >= 8x. The machine's load average is saved with the figures: on a shared
-machine it decides how much they move. The kept serial/threaded choice of each (road,
-batch size) in the one-worker runs is saved too.
+All give the same episodes (checked). Timed: simulation, policy and metrics (fault of
+collisions and the score included); not the report. Median of ``--repeats`` interleaved
+runs, one torch thread. Target (issue 6): batching >= 8x. The machine's load average is
+saved with the figures: on a shared machine it decides how much they move. The kept
+serial/threaded choice of each (road, batch size) in the one-worker runs is saved too.
+
+``--ab COMMIT`` (issue 21): instead, the "batched" figure of ``idm`` on ``standard`` for
+this working tree against a git worktree of ``COMMIT`` (default 7cb5fe5), in one
+invocation: each measurement a fresh process (``bench/ab_baseline.py``'s child program,
+``eval_idm``), the two trees interleaved ABBA over ``--rounds`` rounds of ``--seconds``
+each. Reported: the median of the paired ratios new/old (target >= 0.90 with the event
+machinery in the world) and whether both played the same episodes (their reward and
+oracle-return sums; the episode checksums differ, since new metrics were added). Saved as
+``eval_speed_ab``.
 """
 
 from __future__ import annotations
@@ -141,11 +150,75 @@ def same_episodes(driver: Driver, suite: Suite) -> bool:
     return True
 
 
+AB_TARGET = 0.90
+
+
+def ab(commit: str, rounds: int, seconds: float, episodes: int) -> None:
+    """The batched figure of this tree against ``commit``'s, interleaved (see the docstring)."""
+    import shutil
+    import subprocess
+
+    from ab_baseline import ROOT, child, git
+
+    full = git("rev-parse", "--verify", f"{commit}^{{commit}}")
+    tmp = Path(tempfile.mkdtemp(prefix="ab-eval"))
+    old = tmp / "tree"
+    git("worktree", "add", "--detach", str(old), full)
+    trees = {"old": old, "new": ROOT}
+    res: dict[str, object] = {"baseline": full, "head": git("rev-parse", "HEAD"),
+                              "load_before": [round(v, 2) for v in os.getloadavg()]}  # fmt: skip
+    try:
+        for side in ("old", "new"):  # untimed: numba compiles or loads its cache per tree
+            child(trees[side], "eval_idm", 0.2, 1, str(tmp))
+        runs: dict[str, list[float]] = {"old": [], "new": []}
+        sums: dict[str, set[tuple[float, float]]] = {"old": set(), "new": set()}
+        for r in range(rounds):
+            for side in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                out = child(trees[side], "eval_idm", seconds, episodes, str(tmp))
+                runs[side].append(out["value"])
+                sums[side].add((round(out["reward_sum"], 6), round(out["oracle_return_sum"], 6)))
+            print(f"round {r + 1}/{rounds}: old {runs['old'][-1]:,.0f}, new {runs['new'][-1]:,.0f}"
+                  " episodes/min", flush=True)  # fmt: skip
+        paired = [n / o for n, o in zip(runs["new"], runs["old"], strict=True)]
+        med = statistics.median(paired)
+        same = len(sums["old"] | sums["new"]) == 1
+        res.update(
+            rounds=rounds, seconds=seconds, episodes=episodes, runs=runs,
+            paired_ratios=[round(p, 4) for p in paired], paired_ratio_median=round(med, 4),
+            old_median=statistics.median(runs["old"]), new_median=statistics.median(runs["new"]),
+            same_episodes=same, load_after=[round(v, 2) for v in os.getloadavg()],
+        )  # fmt: skip
+        print(
+            f"batched idm on standard: old {res['old_median']:,.0f}, new {res['new_median']:,.0f}"
+            f" episodes/min; paired new/old median {med:.3f} [{min(paired):.3f},"
+            f" {max(paired):.3f}] (target >= {AB_TARGET}); same episodes: {same}"
+        )
+        print(f"load average before {res['load_before']}, after {res['load_after']}")
+        print("saved", save("eval_speed_ab", res))
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
+                       check=False)  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="median over this many")
     ap.add_argument("--episodes", type=int, default=None, help="episodes per scenario")
+    ap.add_argument(
+        "--ab",
+        metavar="COMMIT",
+        nargs="?",
+        const="7cb5fe5",
+        default=None,
+        help="A/B of the batched idm figure against this commit (default 7cb5fe5)",
+    )
+    ap.add_argument("--rounds", type=int, default=8, help="--ab: old/new pairs")
+    ap.add_argument("--seconds", type=float, default=6.0, help="--ab: per measurement")
     args = ap.parse_args()
+    if args.ab:
+        ab(args.ab, args.rounds, args.seconds, args.episodes or 20)
+        return
     single_thread()
     suite = load_suite("standard")
     if args.episodes:

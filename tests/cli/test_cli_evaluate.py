@@ -95,3 +95,27 @@ def test_out_below_a_file_is_one_line(tmp_path: Path) -> None:
         app, ["evaluate", "--policy", "idm", "--suite", "smoke", "--out", str(f / "a" / "b")]
     )
     _one_line_error(res, "is not a folder")
+
+
+def test_evaluate_critical_suite_end_to_end(tmp_path: Path) -> None:
+    """The shipped critical suite from the command line: events happen, collisions get
+    their fault, every episode its score, the A/B table a verdict on the score, and the
+    worst episodes (at-fault collisions first) their GIFs."""
+    out = tmp_path / "crit"
+    args = ["evaluate", "--policy", "constant:FASTER", "--baseline", "idm", "--suite", "critical"]
+    res = CliRunner().invoke(app, [*args, "--episodes", "2", "--worst", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["suite"] == "critical" and len(data["scenarios"]) == 6
+    assert all(s["overrides"]["events"] for s in data["scenarios"].values())
+    rows = data["collisions"]["policy"]
+    assert rows and {r["fault"] for r in rows} <= {"ego", "other", "shared"}
+    assert "ego" in {r["fault"] for r in rows} and all(r["clip_id"] for r in rows)
+    assert data["ab"]["overall"]["score"]["verdict"] == "worse"
+    assert data["summary"]["baseline"]["overall"]["metrics"]["score"]["value"] > 0.9
+    assert data["worst"][0]["fault"] == "ego"
+    assert all((out / w["gif"]).is_file() for w in data["worst"])
+    header = (out / "episodes.csv").read_text().splitlines()[0].split(",")
+    assert {"score", "at_fault_collision", "fault", "fault_rule", "score_progress"} <= set(header)
+    report = (out / "report.md").read_text()
+    assert "## Collisions and fault" in report and "driving score" in report

@@ -130,14 +130,26 @@ def test_npc_traffic_five_minutes_without_collisions(
     assert stats["speed_ratio"] <= 1.05, stats  # nobody drives far above their desire
 
 
+# Critical events (issue 21) on each road, for the equal-trajectory test below.
+EVENTS = {
+    "Highway-v0": ("cut_in at=2 gap=4:12 relative_speed=-5:-1", "lead_brake within=40"),
+    "Merge-v0": ("merge at=0 gap=0:6", "stopped at=1 distance=90 lane=-1"),
+    "Intersection-v0": ("crossing at=1 time_offset=-0.5:0.5",),
+}
+
+
 @pytest.mark.skipif(len(_BACKENDS) < 2, reason="one backend only")
+@pytest.mark.parametrize("events", [False, True], ids=["plain", "events"])
 @pytest.mark.parametrize("env_name", ["Highway-v0", "Merge-v0", "Intersection-v0"])
-def test_backends_agree(env_name: str) -> None:
+def test_backends_agree(env_name: str, events: bool) -> None:
     """The compiled and the numpy path are the same model: 40 policy steps of the same
-    episodes, with the agent's meta-actions, end in the same state (to rounding)."""
+    episodes, with the agent's meta-actions, end in the same state (to rounding); with
+    critical events too (every event's actor scripted alike)."""
     states = []
+    extra = {"events": EVENTS[env_name]} if events else {}
     for backend in ("numba", "numpy"):
-        cfg = build_config(DrivingConfig, None, **{**ID_DEFAULTS[env_name], "backend": backend})
+        kw = {**ID_DEFAULTS[env_name], "backend": backend, **extra}
+        cfg = build_config(DrivingConfig, None, **kw)
         w = DrivingWorld(cfg.world_params(), 3)
         w.reset(np.ones(3, dtype=bool), np.arange(3) + 5)
         rng = np.random.default_rng(0)
@@ -147,6 +159,8 @@ def test_backends_agree(env_name: str) -> None:
             feats.append(w.step(EgoCommand(meta, np.zeros(3), np.zeros(3))))
         states.append((w.get_state(), feats, w.npc_collisions.copy()))
     (a, fa, ca), (b, fb, cb) = states
+    if events:  # the events did happen (in some copy, each of them)
+        assert (a["ev_phase"] != 0).any(axis=0).all(), a["ev_phase"]
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-6, rtol=0, err_msg=k)
     for x, y in zip(fa, fb, strict=True):

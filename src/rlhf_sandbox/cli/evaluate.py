@@ -49,7 +49,7 @@ def command(
         ),
     ],
     suite: Annotated[
-        str, typer.Option(help="smoke, standard, stress, or a path to a suite .toml")
+        str, typer.Option(help="smoke, standard, stress, critical, or a path to a suite .toml")
     ] = "standard",
     baseline: Annotated[
         str | None, typer.Option(help="a second policy (same forms) for an A/B comparison")
@@ -265,13 +265,13 @@ def _print_summary(console: Console, runs: list[SuiteResult]) -> None:
 
     table = Table(title="overall (95 % intervals)")
     table.add_column("policy")
-    for col in ("collision rate", "off-road rate", "mean speed [m/s]", "oracle return"):
+    for col in ("score", "collision rate", "at fault", "off-road rate", "oracle return"):
         table.add_column(col, justify="right")
     for r in runs:
         m = summarize(r.episodes, n_boot=500)
         cells = []
-        for key, pct in (("collision", True), ("off_road", True), ("mean_speed", False),
-                         ("oracle_return", False)):  # fmt: skip
+        for key, pct in (("score", False), ("collision", True), ("at_fault_collision", True),
+                         ("off_road", True), ("oracle_return", False)):  # fmt: skip
             v = m[key]
             f = (lambda x: f"{100 * x:.1f} %") if pct else (lambda x: f"{x:.2f}")
             cells.append(f"{f(v.value)} [{f(v.lo)}, {f(v.hi)}]")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rlhf_sandbox.config import ConfigError, setting, validate
+from rlhf_sandbox.sim.driving.events import check_road, parse_event
 from rlhf_sandbox.sim.driving.params import WorldParams
 
 
@@ -55,6 +56,10 @@ class DrivingConfig:
     backend: Literal["numba", "numpy"] = setting(
         "numba", doc="compiled substeps, or the numpy reference path (same model)"
     )
+    events: tuple[str, ...] = setting(
+        (),
+        doc="critical events, e.g. 'cut_in at=3 gap=5:12 relative_speed=-4' (docs/HARNESS.md)",
+    )
     screen_width: int = setting(600, lo=32, hi=4096, doc="rendered frame width [px]")
     screen_height: int = setting(150, lo=32, hi=4096, doc="rendered frame height [px]")
     scaling: float = setting(5.5, lo=0.5, hi=50.0, doc="pixels per metre when rendering")
@@ -78,6 +83,13 @@ class DrivingConfig:
             raise ConfigError("DrivingConfig.target_speeds must not be empty")
         if self.road == "merge" and self.vehicles < 1:
             raise ConfigError("DrivingConfig.vehicles must be >= 1 on the merge (ramp traffic)")
+        for text in self.events:
+            try:
+                check_road(parse_event(text), self.road)
+            except ValueError as e:
+                raise ConfigError(f"DrivingConfig.events: {e}") from None
+        if self.events and self.vehicles < 1:
+            raise ConfigError("DrivingConfig.events need NPC vehicles (vehicles >= 1)")
 
     def world_params(self) -> WorldParams:
         return WorldParams(
@@ -98,6 +110,7 @@ class DrivingConfig:
             ramp_share=self.ramp_share,
             crossing_gap=self.crossing_gap,
             backend=self.backend,
+            events=tuple(parse_event(text) for text in self.events),
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rlhf_sandbox.sim.driving.events import MARK
 from rlhf_sandbox.sim.driving.geometry import corners
 from rlhf_sandbox.sim.driving.params import LENGTH, WIDTH
 from rlhf_sandbox.sim.driving.road import Road
@@ -20,9 +21,12 @@ EGO = (50, 200, 80)
 CRASHED = (230, 40, 40)
 TIMID = np.array([120, 170, 240])  # light blue
 AGGRESSIVE = np.array([240, 150, 40])  # orange
+EVENT = (200, 40, 200)  # magenta: a vehicle a critical event scripts (events.py)
 
 
 def npc_colour(aggressiveness: float) -> tuple[int, int, int]:
+    if aggressiveness >= MARK:  # an event's actor (its aggressiveness raised by MARK)
+        return EVENT
     c = TIMID + (AGGRESSIVE - TIMID) * float(np.clip(aggressiveness, 0.0, 1.0))
     return int(c[0]), int(c[1]), int(c[2])
 

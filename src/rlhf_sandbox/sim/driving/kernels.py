@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from rlhf_sandbox.sim.driving.events import no_yield, script_substep
 from rlhf_sandbox.sim.driving.kernel_geometry import (
     ahead_of,
     behind_of,
@@ -84,10 +85,11 @@ def _world(
     kind, acc_lane, box_in, box_out, n_main, width,
     meta, cmd_accel, cmd_steer, target_speed, t, agent, n_sub, sub_from, sub_to, dt,
     f_collision, f_off_road, f_headway, f_ttc_a, f_ttc_b, f_forced, npc_collisions,
-    lane_order, x_order,
+    lane_order, x_order, ev_kind, ev_phase, ev_actor, ev_clock, ev_p, ev_aux, aggressiveness,
 ):  # fmt: skip
     """Substeps ``sub_from`` to ``sub_to - 1`` (of ``n_sub`` per policy step) of copy ``b``."""
     nv = x.shape[1]
+    n_ev = ev_kind.shape[0]  # scripted events (events.py); none: the code below skips them
     n_lanes = length.shape[0]
     m_sub = n_sub // 2
     diag = np.hypot(LENGTH, WIDTH)
@@ -121,6 +123,7 @@ def _world(
         vl = np.empty(nv)
         new_lane = np.empty(nv, np.int64)
         yield_ = np.zeros(nv, np.bool_)
+        steered = np.zeros(nv, np.bool_)
         for sub in range(sub_from, sub_to):
             last = sub == sub_to - 1
             # -- lane entries, sorted
@@ -144,6 +147,8 @@ def _world(
                 must_yield(
                     lane[b], s, speed[b], gap_acc[b], crosses, box_in, box_out, n_lanes, yield_
                 )
+                if n_ev > 0:
+                    no_yield(b, ev_kind, ev_phase, ev_actor, yield_)
             # -- leaders and IDM
             for i in range(nv):
                 # The common case, a leader in the same lane, is read here: a call of
@@ -194,6 +199,16 @@ def _world(
                     sb[0] = np.sin(np.arctan(0.5 * np.tan(st[0])))
                 else:
                     a[0] = min(max((target_speed[b] - speed[b, 0]) / 0.6, -MAX_ACCEL), MAX_ACCEL)
+            if n_ev > 0:  # the events' actors (a shared compiled script, see events.py)
+                steered[:] = False
+                script_substep(b, dt, ev_kind, ev_phase, ev_actor, ev_clock, ev_p, ev_aux, x, y,
+                               heading, speed, lane, prev_lane, crashed, cooldown,
+                               aggressiveness, origin, direction, a, steered)  # fmt: skip
+                for i in range(nv):
+                    if steered[i]:  # moved sideways by its heading: no steering of its own
+                        sb[i] = 0.0
+                        st[i] = 0.0
+                        cos_h[i], sin_h[i] = np.cos(heading[b, i]), np.sin(heading[b, i])
             for i in range(nv):
                 if crashed[b, i]:
                     a[i] = -9.0
@@ -285,12 +300,19 @@ def warm_up() -> None:
 
     ``make`` runs this after installing, so the first env step later does not wait.
     """
+    from rlhf_sandbox.sim.driving.events import parse_event
     from rlhf_sandbox.sim.driving.params import WorldParams
     from rlhf_sandbox.sim.driving.world import DrivingWorld, EgoCommand
 
+    scripts = {  # critical events (events.py): their script is compiled code too
+        "highway": ("cut_in", "lead_brake", "stopped"),
+        "merge": ("merge",),
+        "intersection": ("crossing",),
+    }
     for road in ("highway", "merge", "intersection"):
-        for n in (1, 2):  # two copies: the first steps run serial, then threaded
-            w = DrivingWorld(WorldParams(road=road, vehicles=6, lanes=2), n)
+        for n, events in ((1, ()), (2, ()), (2, scripts[road])):  # serial, then threaded
+            specs = tuple(parse_event(e) for e in events)
+            w = DrivingWorld(WorldParams(road=road, vehicles=6, lanes=2, events=specs), n)
             w.reset(np.ones(n, dtype=bool), np.arange(n))
             w.step(EgoCommand(np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n)))
             w.step(EgoCommand(np.full(n, -1), np.zeros(n), np.zeros(n)))

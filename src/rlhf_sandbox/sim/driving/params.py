@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rlhf_sandbox.sim.driving.events import EventSpec
 
 # Vehicle body and dynamics
 LENGTH = 5.0  # [m]
@@ -44,6 +48,8 @@ class WorldParams:
         ramp_share: merge: share of re-entering vehicles sent to the ramp.
         crossing_gap: intersection: (low, high) accepted time gap [s] by aggressiveness.
         backend: "numba" (compiled substeps) or "numpy" (the reference array code).
+        events: scripted critical events (``events.EventSpec``); none by default, and a
+            world without events plays exactly as before they existed.
     """
 
     road: str = "highway"
@@ -63,6 +69,7 @@ class WorldParams:
     ramp_share: float = 0.5
     crossing_gap: tuple[float, float] = (4.0, 2.0)
     backend: str = "numba"
+    events: tuple[EventSpec, ...] = ()
 
     @property
     def substeps(self) -> int:

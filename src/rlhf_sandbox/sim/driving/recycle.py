@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from rlhf_sandbox.sim.driving.events import MARK
 from rlhf_sandbox.sim.driving.params import LENGTH
 from rlhf_sandbox.sim.driving.road import INTERSECTION, MERGE
 
@@ -52,6 +53,7 @@ def recycle(w: DrivingWorld) -> None:
         w.x, w.y, w.heading, w.speed, w.accel, w.steer, w.lane, w.prev_lane, w.cooldown,
         w.crashed, w.v0, w.seed, w.t, w.anchor, r.origin, r.direction, r.length, r.n_lanes,
         r.width, r.code, ramp, p.window[0], p.window[1], p.ramp_share, ego_fixed,
+        w.aggressiveness,
     )  # fmt: skip
 
 
@@ -59,13 +61,15 @@ def recycle(w: DrivingWorld) -> None:
 def _recycle(
     x, y, heading, speed, accel, steer, lane, prev_lane, cooldown, crashed, v0, seed, t,
     anchor, origin, direction, length, n_main, width, kind, ramp, behind, ahead, ramp_share,
-    ego_fixed,
+    ego_fixed, aggressiveness,
 ):  # fmt: skip
     nb, nv = x.shape
     first = 1 if ego_fixed else 0
     for b in range(nb):
         pick, went_behind = -1, False
         for i in range(first, nv):
+            if aggressiveness[b, i] >= MARK:  # an event's actor: the event lets it go
+                continue
             ln = lane[b, i]
             if kind == INTERSECTION:
                 s = (x[b, i] - origin[ln, 0]) * direction[ln, 0] + (

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlhf_sandbox.sim.driving import events as ev
 from rlhf_sandbox.sim.driving import geometry, kernels
 from rlhf_sandbox.sim.driving import road as roads
 from rlhf_sandbox.sim.driving.crossing import must_yield
@@ -34,7 +35,10 @@ VEHICLE_FIELDS = (
 # Per-copy state [B]
 COPY_FIELDS = ("t", "seed", "target_speed", "ego_prev_accel", "anchor")
 STATE_FIELDS = VEHICLE_FIELDS + COPY_FIELDS
-_INT_FIELDS = {"lane", "prev_lane", "t", "seed"}
+# Per copy and event, only in worlds with events ([B, E] and [B, E, k]): phase, actor,
+# clock [s], drawn values (trigger, parameters) and the script's own.
+EVENT_FIELDS = ("ev_phase", "ev_actor", "ev_clock", "ev_p", "ev_aux")
+_INT_FIELDS = {"lane", "prev_lane", "t", "seed", "ev_phase", "ev_actor"}
 _BOOL_FIELDS = {"crashed"}
 
 # Serial or on numba's threads: measured as the world runs (see ``sim/threads.py``), one
@@ -98,6 +102,12 @@ class DrivingWorld:
     target_speed: np.ndarray  # [m/s] the ego's, under meta-actions
     ego_prev_accel: np.ndarray  # [m/s^2] for jerk
     anchor: np.ndarray  # [m] x around which traffic is kept
+    # Per copy and event [B, E] (see ``events.py``)
+    ev_phase: np.ndarray
+    ev_actor: np.ndarray
+    ev_clock: np.ndarray
+    ev_p: np.ndarray  # [B, E, events.N_P]
+    ev_aux: np.ndarray  # [B, E, events.N_AUX]
 
     def __init__(self, params: WorldParams, n_copies: int) -> None:
         if params.sim_hz % params.policy_hz:
@@ -130,18 +140,39 @@ class DrivingWorld:
         # the compiled substeps then leave them as they are (copies are independent, so the
         # others are unchanged). None: every copy is simulated.
         self.active: np.ndarray | None = None
+        # Events: their kinds and triggers (the same in every copy), and per-copy state.
+        # A world without events keeps the state fields it always had.
+        self.events = params.events
+        n_ev = len(self.events)
+        self._ev_kind = np.array([e.code for e in self.events], dtype=np.int64)
+        self._ev_trig = np.array([e.trigger == "within" for e in self.events], dtype=np.int64)
+        self.ev_phase = np.full((b, n_ev), ev.ARMED, dtype=np.int64)
+        self.ev_actor = np.full((b, n_ev), -1, dtype=np.int64)
+        self.ev_clock = np.zeros((b, n_ev))
+        self.ev_p = np.zeros((b, n_ev, ev.N_P))
+        self.ev_aux = np.zeros((b, n_ev, ev.N_AUX))
+        self.state_fields = STATE_FIELDS + (EVENT_FIELDS if n_ev else ())
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
         """A copy of the whole state: ``{field: array}`` with leading axis B."""
-        return {k: getattr(self, k).copy() for k in STATE_FIELDS}
+        return {k: getattr(self, k).copy() for k in self.state_fields}
 
     def set_state(self, state: dict[str, np.ndarray], mask: np.ndarray | None = None) -> None:
-        """Write a state (all copies, or the copies in ``mask`` from a state of as many)."""
+        """Write a state (all copies, or the copies in ``mask`` from a state of as many).
+
+        A state without the event fields (one of a world without events) starts this
+        world's events afresh from the state's seeds."""
         missing = set(STATE_FIELDS) - set(state)
         if missing:
             raise ValueError(f"state lacks fields {sorted(missing)}")
-        for k in STATE_FIELDS:
+        fields = self.state_fields
+        if self.events and not set(EVENT_FIELDS) <= set(state):
+            fields = STATE_FIELDS
+            seeds = np.asarray(state["seed"], dtype=np.int64)
+            idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
+            self._reset_events(idx, seeds)
+        for k in fields:
             cur = getattr(self, k)
             new = np.asarray(state[k]).astype(cur.dtype)
             if new.shape[1:] != cur.shape[1:]:
@@ -185,6 +216,16 @@ class DrivingWorld:
         self.ego_prev_accel[idx] = 0.0
         self.anchor[idx] = self._anchor_point()[idx]
         self.npc_collisions[idx] = 0
+        if self.events:
+            self._reset_events(idx, seed)
+
+    def _reset_events(self, idx: np.ndarray, seed: np.ndarray) -> None:
+        """Events armed afresh in copies ``idx``, their values drawn from ``seed``."""
+        self.ev_phase[idx] = ev.ARMED
+        self.ev_actor[idx] = -1
+        self.ev_clock[idx] = 0.0
+        self.ev_p[idx] = ev.sample(self.events, np.asarray(seed, dtype=np.int64))
+        self.ev_aux[idx] = 0.0
 
     def _anchor_point(self) -> np.ndarray:
         """The station along the main road around which traffic is kept [m]."""
@@ -199,6 +240,8 @@ class DrivingWorld:
         """Advance every copy by one policy step; returns the ego's behaviour features."""
         p = self.params
         acc = _Accumulator(self.n)
+        if self.events:
+            self._direct()
         x0, y0 = self.x[:, 0].copy(), self.y[:, 0].copy()
         v_start, lane_start = self.speed[:, 0].copy(), self.lane[:, 0].copy()
         self._apply_meta(cmd)
@@ -233,6 +276,21 @@ class DrivingWorld:
         )
         self.ego_prev_accel = a_mean
         return feats
+
+    def _direct(self) -> None:
+        """The events' triggers and phase changes, once per policy step (both backends)."""
+        r, p = self.road, self.params
+        ramp, acc_lane = r.ramp_lanes if r.ramp_lanes else (-1, -1)
+        crosses = r.crosses if r.crosses.size else np.zeros((r.n, r.n), dtype=bool)
+        active = self._all if self.active is None else np.asarray(self.active, dtype=bool)
+        ev.direct(
+            active, self.t, float(p.policy_hz), self._ev_kind, self._ev_trig, self.ev_phase,
+            self.ev_actor, self.ev_clock, self.ev_p, self.ev_aux, self.x, self.y, self.heading,
+            self.speed, self.accel, self.steer, self.lane, self.prev_lane, self.cooldown,
+            self.crashed, self.aggressiveness, self.v0, self.anchor, r.origin, r.direction,
+            r.length, r.left, r.right, crosses, r.n_lanes, ramp, acc_lane, r.box_in, r.box_out,
+            float(p.window[0]),
+        )  # fmt: skip
 
     def _apply_meta(self, cmd: EgoCommand) -> None:
         """Discrete meta-actions change the ego's target lane and target speed."""
@@ -272,6 +330,8 @@ class DrivingWorld:
             p.ego_driver == "agent", p.substeps, sub_from, sub_to, self.dt,
             acc.collision, acc.off_road, acc.headway, acc.ttc_ahead, acc.ttc_behind,
             acc.forced_braking, self.npc_collisions, self._lane_order, self._x_order,
+            self._ev_kind, self.ev_phase, self.ev_actor, self.ev_clock, self.ev_p, self.ev_aux,
+            self.aggressiveness,
         )  # fmt: skip
         if choice is not None:
             work = max(int(np.count_nonzero(active)), 1) * self.v * (sub_to - sub_from)
@@ -327,6 +387,8 @@ class DrivingWorld:
         lane_h = r.heading(lane)
         steer = steer_to_lane(self.heading, self.speed, lane_h, r.offset(lane, self.x, self.y), dt)
         self._ego_control(cmd, a, steer, gap, v_lead)
+        if self.events:
+            self._script(a, steer)
         a = np.where(self.crashed, -9.0, a)
         # The follower of the ego, for the braking it is forced into.
         fo, fs = index.behind(bb[:, 0], lane[:, 0], s[:, 0], exclude=me[:, 0])
@@ -348,6 +410,20 @@ class DrivingWorld:
         self._lane_bookkeeping(cmd)
         self._collide(acc)
 
+    def _script(self, a: np.ndarray, steer: np.ndarray) -> None:
+        """The events' actors in this substep: their accelerations, and the heading of one
+        moving sideways (which then does not steer)."""
+        steered = np.zeros(self.v, dtype=bool)
+        for b in range(self.n):  # the numpy path moves every copy
+            steered[:] = False
+            ev.script_substep(
+                b, self.dt, self._ev_kind, self.ev_phase, self.ev_actor, self.ev_clock,
+                self.ev_p, self.ev_aux, self.x, self.y, self.heading, self.speed, self.lane,
+                self.prev_lane, self.crashed, self.cooldown, self.aggressiveness,
+                self.road.origin, self.road.direction, a[b], steered,
+            )  # fmt: skip
+            steer[b, steered] = 0.0
+
     def _obstacles(
         self, s: np.ndarray, gap: np.ndarray, v_lead: np.ndarray, index: LaneIndex
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -361,6 +437,9 @@ class DrivingWorld:
             v_lead = np.where(use, 0.0, v_lead)
         elif r.kind == "intersection":
             yield_ = must_yield(self, s)
+            if self.events:
+                for b in range(self.n):
+                    ev.no_yield(b, self._ev_kind, self.ev_phase, self.ev_actor, yield_[b])
             stop_gap = r.box_in - 1.0 - (s + LENGTH / 2)
             use = yield_ & (stop_gap < gap)
             gap = np.where(use, np.maximum(stop_gap, 0.0), gap)

@@ -48,6 +48,10 @@ def markdown(data: dict[str, Any]) -> str:
         "Values are means over episodes (rates: share of episodes) with 95 % intervals:",
         "Wilson for rates, bootstrap over episodes for the rest. Definitions: docs/HARNESS.md.",
         f"Oracle return: the `{data.get('oracle', 'courteous')}` oracle's.",
+        "Score: PDMS-style, per episode; no at-fault collision (1, shared 0.5, at fault 0)",
+        "times staying on the road, times the weighted mean of progress against IDM's in the",
+        "same seeded episode, least time-to-collision within bound and comfort"
+        + _weights(data.get("score")),
         "",
         "## Scenarios",
         "",
@@ -81,10 +85,45 @@ def markdown(data: dict[str, Any]) -> str:
                 c = data["ab"][g][m.key]
                 cells.append(f"{_cell(c, m.key)} {_MARK.get(c['verdict'], c['verdict'])}")
             out.append(f"| {_label(m.key)} | " + " | ".join(cells) + " |")
+    out += _collisions(data)
     out += ["", "## Plots", "", "![scenarios](scenarios.png)", "", "![ttc](ttc_hist.png)"]
     out += ["", "![speed](speed_hist.png)", "", "## Worst episodes of the policy", ""]
     for w in data["worst"]:
-        out.append(f"- {w['scenario']}, seed {w['seed']}: ![]({w['gif']})")
+        why = f" (collision, fault: {w['fault']}: {w['rule']})" if w.get("fault") else ""
+        out.append(f"- {w['scenario']}, seed {w['seed']}{why}: ![]({w['gif']})")
     if not data["worst"]:
         out.append("none")
     return "\n".join(out) + "\n"
+
+
+def _weights(score: dict[str, Any] | None) -> str:
+    if not score:
+        return "."
+    w = score["weights"]
+    return (
+        f" (weights {w['progress']:g} : {w['ttc']:g} : {w['comfort']:g}; TTC bound"
+        f" {score['ttc_bound_s']:g} s). Rules of fault and the score: docs/HARNESS.md."
+    )
+
+
+def _collisions(data: dict[str, Any]) -> list[str]:
+    """Each run's collisions with the rules' verdict on them."""
+    runs = data.get("collisions") or {}
+    if not runs:
+        return []
+    out = ["", "## Collisions and fault", ""]
+    for run, rows in runs.items():
+        counts = {f: sum(r["fault"] == f for r in rows) for f in ("ego", "other", "shared")}
+        out.append(
+            f"{run}: {len(rows)} collisions; the ego at fault in {counts['ego']}, the other"
+            f" vehicle in {counts['other']}, shared in {counts['shared']}."
+        )
+        if rows:
+            out += ["", "| scenario | seed | at [s] | fault | rule |", "|---|---|---|---|---|"]
+            out += [
+                f"| {r['scenario']} | {r['seed']} | {r['time_s']:.1f} | {r['fault']} |"
+                f" {r['rule']} |"
+                for r in rows
+            ]
+        out.append("")
+    return out

@@ -25,6 +25,13 @@ HARD_BRAKE = 3.0  # [m/s^2] mean deceleration over a step from which braking is 
 FORCED_BRAKE = 2.0  # [m/s^2] the follower braking harder than this was forced to
 MIN_KM = 0.05  # [km] lane changes per km are undefined below this progress
 TTC_CAP = 10.0  # [s] the world caps headway and time-to-collision here (no threat)
+# The composite score (PDMS-style, docs/HARNESS.md "Score"): its bounds and weights.
+TTC_BOUND = 1.5  # [s] the episode's least time-to-collision must stay at or above this
+COMFORT_ACCEL = 4.0  # [m/s^2] a step is comfortable within this |mean acceleration| ...
+COMFORT_JERK = 5.0  # [m/s^3] ... and this |jerk|
+MIN_PROGRESS = 5.0  # [m] below this much IDM progress, any progress counts as full
+WEIGHTS = {"progress": 5.0, "ttc": 2.0, "comfort": 1.0}
+NO_FAULT = {"": 1.0, "other": 1.0, "shared": 0.5, "ego": 0.0}  # the collision factor
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,9 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
+    Metric("score", "driving score (PDMS-style)", "", "higher"),
     Metric("collision", "collision rate", "", "lower", rate=True),
+    Metric("at_fault_collision", "at-fault collision rate", "", "lower", rate=True),
     Metric("off_road", "off-road rate", "", "lower", rate=True),
     Metric("mean_speed", "mean speed", "m/s", "higher"),
     Metric("progress", "progress", "m", "higher"),
@@ -109,6 +118,7 @@ def episodes_metrics(
     # (those are the collision rate's). The denominators stay all T steps.
     calm = f["collision"] <= 0
     abs_jerk = np.where(calm, np.abs(f["jerk"]), 0.0)
+    comfy = ~calm | ((np.abs(f["acceleration"]) <= COMFORT_ACCEL) & (abs_jerk <= COMFORT_JERK))
     hard = (f["acceleration"] <= -HARD_BRAKE) & calm
     forced_b = np.where(calm, f["forced_braking"], 0.0)
     forced = forced_b > FORCED_BRAKE
@@ -148,7 +158,40 @@ def episodes_metrics(
         "max_forced_braking": most(forced_b),
         "oracle_return": total(oracle),
         "env_return": total(r),
+        "comfortable_share": total(comfy) / t,
     }
     names = list(columns)
     rows = np.stack([columns[k] for k in names], axis=1).tolist()
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    out = [dict(zip(names, row, strict=True)) for row in rows]
+    for m in out:  # until fault and IDM's progress are known (score_episode): no fault
+        score_episode(m, "" if m["collision"] == 0 else "ego", None)
+    return out
+
+
+def score_episode(m: dict[str, float], fault: str, idm_progress: float | None) -> None:
+    """Add the composite score and its terms to an episode's metrics ``m`` (in place).
+
+    ``fault``: the collision's (``""``, ``"ego"``, ``"other"``, ``"shared"``);
+    ``idm_progress``: what IDM drove in the same seeded episode over as long [m] (None:
+    unknown, the progress term counts as full). Score = no-fault factor (1, shared 0.5,
+    the ego's 0) x on-road (0 or 1) x the weighted mean of progress (own / IDM's, at most
+    1), TTC (the least time-to-collision at or above TTC_BOUND) and comfort (the share of
+    comfortable steps), weights WEIGHTS."""
+    ref = idm_progress
+    # (when IDM did not get anywhere either, any progress counts as full)
+    ep = 1.0 if ref is None or ref < MIN_PROGRESS else min(max(m["progress"] / ref, 0.0), 1.0)
+    terms = {
+        "progress": ep,
+        "ttc": 1.0 if m["min_ttc"] >= TTC_BOUND else 0.0,
+        "comfort": float(m["comfortable_share"]),
+    }
+    weighted = sum(WEIGHTS[k] * v for k, v in terms.items()) / sum(WEIGHTS.values())
+    nc = NO_FAULT[fault]
+    dac = 1.0 - float(m["off_road"])
+    m["at_fault_collision"] = float(fault in ("ego", "shared"))
+    m["score_no_fault"] = nc
+    m["score_progress"] = ep
+    m["score_ttc"] = terms["ttc"]
+    m["score_comfort"] = terms["comfort"]
+    m["idm_progress"] = np.nan if ref is None else float(ref)
+    m["score"] = nc * dac * weighted

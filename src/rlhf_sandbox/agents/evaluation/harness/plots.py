@@ -12,8 +12,8 @@ from rlhf_sandbox.agents.evaluation.harness.runner import SuiteResult
 from rlhf_sandbox.files import atomic_path
 
 BAR_METRICS = (
-    "collision", "off_road", "mean_speed", "progress", "short_headway", "min_ttc",
-    "hard_brakes_per_min", "oracle_return",
+    "score", "collision", "at_fault_collision", "off_road", "mean_speed", "progress",
+    "short_headway", "min_ttc", "hard_brakes_per_min", "oracle_return",
 )  # fmt: skip
 COLOURS = ("tab:blue", "tab:orange")
 

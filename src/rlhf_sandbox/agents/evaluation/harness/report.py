@@ -33,8 +33,17 @@ import numpy as np
 from rlhf_sandbox.agents.evaluation.harness import plots
 from rlhf_sandbox.agents.evaluation.harness.ab import compare_runs, comparisons_json
 from rlhf_sandbox.agents.evaluation.harness.aggregate import OVERALL, summarize_run
+from rlhf_sandbox.agents.evaluation.harness.collisions import collisions_json
 from rlhf_sandbox.agents.evaluation.harness.markdown import markdown
-from rlhf_sandbox.agents.evaluation.harness.metrics import METRIC_KEYS
+from rlhf_sandbox.agents.evaluation.harness.metrics import (
+    COMFORT_ACCEL,
+    COMFORT_JERK,
+    METRIC_KEYS,
+    MIN_PROGRESS,
+    NO_FAULT,
+    TTC_BOUND,
+    WEIGHTS,
+)
 from rlhf_sandbox.agents.evaluation.harness.runner import Episode, ScenarioResult, SuiteResult
 from rlhf_sandbox.config import config_to_dict
 from rlhf_sandbox.envs.replay import clip_frame, state_renderer
@@ -43,9 +52,10 @@ from rlhf_sandbox.store.clips import Clip, ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
 from rlhf_sandbox.store.run_folder import RunFolder
 
+SCORE_TERMS = ("score_no_fault", "score_progress", "score_ttc", "score_comfort", "idm_progress")
 CSV_COLUMNS = (
     "policy", "scenario", "env_id", "episode", "seed", "steps", "duration_s", "terminated",
-    *METRIC_KEYS, "lane_changes", "clip_id",
+    *METRIC_KEYS, "lane_changes", "fault", "fault_rule", *SCORE_TERMS, "clip_id",
 )  # fmt: skip
 CLIP_MODES = ("all", "worst", "none")
 GIF_SECONDS = 8.0  # the GIF of a worst episode shows its last seconds
@@ -53,9 +63,16 @@ GIF_FPS = 7.5  # frames per second of those GIFs (every other state at 15 Hz)
 
 
 def worst(run: SuiteResult, k: int) -> list[Episode]:
-    """The ``k`` worst episodes: collisions, then off-road, then lowest courteous return."""
+    """The ``k`` worst episodes: at-fault collisions, other collisions, off-road, then the
+    lowest score and the lowest oracle return."""
     key = [
-        (-e.metrics["collision"], -e.metrics["off_road"], e.metrics["oracle_return"])
+        (
+            -e.metrics.get("at_fault_collision", 0.0),
+            -e.metrics["collision"],
+            -e.metrics["off_road"],
+            e.metrics.get("score", 1.0),
+            e.metrics["oracle_return"],
+        )
         for e in run.episodes
     ]
     order = sorted(range(len(key)), key=lambda i: key[i])
@@ -151,9 +168,18 @@ def _write(
         "ab": comparisons_json(ab) if ab is not None else None,
         "notes": notes,
         "worst": [
-            {"scenario": e.scenario, "seed": e.seed, "gif": g, "clip_id": clip_ids.get(id(e))}
+            {
+                "scenario": e.scenario,
+                "seed": e.seed,
+                "gif": g,
+                "clip_id": clip_ids.get(id(e)),
+                "fault": e.fault.fault if e.fault else None,
+                "rule": e.fault.rule if e.fault else None,
+            }
             for e, g in zip(bad, gifs, strict=True)
         ],
+        "score": SCORE_DEFINITION,
+        "collisions": {name: collisions_json(r, clip_ids) for name, r in runs.items()},
     }
     (d / "metrics.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     (d / "episodes.csv").write_text(_csv(runs, clip_ids))
@@ -171,6 +197,18 @@ def _write(
             _store_clips(shared, runs, names, clip_ids, new=True)
         finally:
             shared.db.close()
+
+
+SCORE_DEFINITION = {
+    "formula": "no_fault x on_road x (w_progress progress + w_ttc ttc + w_comfort comfort)"
+    " / (w_progress + w_ttc + w_comfort)",
+    "no_fault": NO_FAULT,
+    "weights": WEIGHTS,
+    "ttc_bound_s": TTC_BOUND,
+    "comfort": {"max_abs_accel": COMFORT_ACCEL, "max_abs_jerk": COMFORT_JERK},
+    "progress": f"own / IDM's in the same seeded episode over as long, at most 1 (1 when IDM"
+    f" made less than {MIN_PROGRESS:g} m)",
+}
 
 
 def _scenario_json(s: ScenarioResult) -> dict[str, Any]:
@@ -194,7 +232,9 @@ def _csv(runs: dict[str, SuiteResult], clip_ids: dict[int, str]) -> str:
                 w.writerow([
                     name, e.scenario, s.scenario.env_id, e.index, e.seed, int(m["steps"]),
                     m["duration_s"], int(e.terminated), *(_cell(m[k]) for k in METRIC_KEYS),
-                    int(m["lane_changes"]), clip_ids.get(id(e), ""),
+                    int(m["lane_changes"]), e.fault.fault if e.fault else "",
+                    e.fault.rule if e.fault else "",
+                    *(_cell(m.get(k, np.nan)) for k in SCORE_TERMS), clip_ids.get(id(e), ""),
                 ])  # fmt: skip
     return buf.getvalue()
 

@@ -30,8 +30,13 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler
-from rlhf_sandbox.agents.evaluation.harness.drivers import Driver, check_driver_config
-from rlhf_sandbox.agents.evaluation.harness.metrics import episodes_metrics
+from rlhf_sandbox.agents.evaluation.harness.drivers import (
+    Driver,
+    check_driver_config,
+    parse_driver,
+)
+from rlhf_sandbox.agents.evaluation.harness.fault import Fault, judge_episodes
+from rlhf_sandbox.agents.evaluation.harness.metrics import episodes_metrics, score_episode
 from rlhf_sandbox.agents.evaluation.harness.suites import Scenario, Suite
 from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.envs.driving import DrivingCore
@@ -56,6 +61,7 @@ class Episode:
     features: dict[str, np.ndarray] = field(repr=False)  # float32 [T] each
     start_state: dict[str, np.ndarray] = field(repr=False)  # world state of its slot
     end_state: dict[str, np.ndarray] = field(repr=False)
+    fault: Fault | None = None  # who caused its collision (fault.py); None without one
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,13 @@ def run_scenario(
     n_envs: int = DEFAULT_N_ENVS,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    judged: bool = True,
 ) -> ScenarioResult:
     """Play every seed of ``scenario`` once with ``driver`` on ``min(n_envs, E)`` slots.
 
-    ``stop``: once set, the scenario is given up (raises) at its next step."""
+    ``stop``: once set, the scenario is given up (raises) at its next step. ``judged``:
+    each collision gets its fault and each episode its score (against IDM's progress in
+    the same episodes, played once per process and scenario unless the driver is IDM)."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     t0 = time.perf_counter()
@@ -171,7 +180,61 @@ def run_scenario(
             progress(ended.slots.size)
     core.world.active = None
     episodes = _split(scenario, config, hist, feats, starts, ends)
+    if judged:
+        ref = episodes if driver.kind == "idm" else _idm_reference(scenario, n_envs, stop)
+        episodes = _judge(config, episodes, ref)
     return ScenarioResult(scenario, config, episodes, time.perf_counter() - t0, core)
+
+
+_REFERENCE: dict[tuple[Any, ...], tuple[Episode, ...]] = {}
+_REFERENCE_LOCK = threading.Lock()
+_REFERENCE_MAX = 64  # scenarios kept
+
+
+def _idm_reference(
+    scenario: Scenario, n_envs: int, stop: threading.Event | None
+) -> tuple[Episode, ...]:
+    """IDM's episodes of the scenario (for the score's progress), played once per process."""
+    key = (scenario.env_id, scenario.config, scenario.seeds)
+    with _REFERENCE_LOCK:
+        hit = _REFERENCE.get(key)
+    if hit is None:
+        res = run_scenario(parse_driver("idm"), scenario, n_envs, stop=stop, judged=False)
+        hit = res.episodes
+        with _REFERENCE_LOCK:
+            if len(_REFERENCE) >= _REFERENCE_MAX:
+                _REFERENCE.pop(next(iter(_REFERENCE)))
+            _REFERENCE[key] = hit
+    return hit
+
+
+def _judge(
+    config: DrivingConfig, episodes: tuple[Episode, ...], ref: tuple[Episode, ...]
+) -> tuple[Episode, ...]:
+    """Episodes with the fault of their collisions and their scores."""
+    hit = [e for e in episodes if e.metrics["collision"] > 0]
+    faults = dict(
+        zip(
+            [e.index for e in hit],
+            judge_episodes(config, [e.start_state for e in hit], [e.actions for e in hit]),
+            strict=True,
+        )
+    )
+    hz = float(config.policy_hz)
+    out = []
+    for e, r in zip(episodes, ref, strict=True):
+        f = faults.get(e.index)
+        m = dict(e.metrics)
+        score_episode(m, "" if f is None else f.fault, _progress_over(r, len(e.rewards) / hz))
+        out.append(replace(e, metrics=m, fault=f))
+    return tuple(out)
+
+
+def _progress_over(ref: Episode, seconds: float) -> float:
+    """How far the reference episode got in its first ``seconds`` (all of it if shorter)."""
+    hz = ref.metrics["steps"] / max(ref.metrics["duration_s"], 1e-9)
+    k = min(max(round(seconds * hz), 1), len(ref.rewards))
+    return float(np.sum(ref.features["progress"][:k], dtype=np.float64))
 
 
 def _keep(

@@ -16,7 +16,13 @@ A suite file::
     config = { density = 0.6 }      # merged over the defaults' config
     # seeds = [1, 2, 3]             # instead of seed + episodes: these seeds exactly
 
-The shipped suites (``smoke``, ``standard``, ``stress``) are package data beside this
+    [[scenario.event]]              # critical events (any number; sim/driving/events.py)
+    kind = "cut_in"
+    at = 3.0                        # trigger: seconds, or within = metres to the actor
+    gap = [4.0, 10.0]               # a value, or a [lo, hi] range drawn per episode
+    relative_speed = -4.0
+
+The shipped suites (``smoke``, ``standard``, ``stress``, ``critical``) are package data beside this
 module; :func:`load_suite` takes one of their names or a path. Every problem is a
 :class:`SuiteError` whose one-line message names the file, the scenario and the key.
 """
@@ -33,14 +39,17 @@ from rlhf_sandbox.config import ConfigError, config_to_dict
 from rlhf_sandbox.envs import DRIVING_IDS
 from rlhf_sandbox.envs.driving import driving_config
 from rlhf_sandbox.envs.driving_config import DrivingConfig
+from rlhf_sandbox.sim.driving.events import PARAMS, parse_event
 
-SHIPPED = ("smoke", "standard", "stress")
+EVENT_KINDS = tuple(PARAMS)
+
+SHIPPED = ("smoke", "standard", "stress", "critical")
 MAX_EPISODES = 10_000
 # Set by the driver under test (``idm`` drives the ego itself), never by a scenario.
 DRIVER_FIELDS = ("ego_driver",)
 _SUITE_KEYS = {"name", "description", "defaults", "scenario"}
 _DEFAULT_KEYS = {"episodes", "seed", "config"}
-_SCENARIO_KEYS = {"name", "env", "description", "episodes", "seed", "seeds", "config"}
+_SCENARIO_KEYS = {"name", "env", "description", "episodes", "seed", "seeds", "config", "event"}
 
 
 class SuiteError(ConfigError):
@@ -159,6 +168,8 @@ def _scenario(sc: dict[str, Any], defaults: dict[str, Any], where: str) -> Scena
     bad = [k for k in DRIVER_FIELDS if k in cfg]
     if bad:
         raise SuiteError(f"{where}: config.{bad[0]} is set by the driver under test, not a suite")
+    if "event" in sc:
+        cfg["events"] = [*cfg.get("events", []), *_events(sc["event"], where)]
     try:
         config = driving_config(env.split("/")[-1], None, cfg)
     except ConfigError as e:
@@ -182,6 +193,41 @@ def _scenario(sc: dict[str, Any], defaults: dict[str, Any], where: str) -> Scena
         raise SuiteError(f"{where}: episodes must be <= {MAX_EPISODES}, got {episodes}")
     seed = _int(sc.get("seed", defaults.get("seed", 0)), f"{where}: seed", lo=0)
     return Scenario(name, env, config, tuple(range(seed, seed + episodes)), desc)
+
+
+def _events(raw: Any, where: str) -> list[str]:
+    """``[[scenario.event]]`` tables as event spec strings (``events.parse_event``'s)."""
+    if not isinstance(raw, list):
+        raise SuiteError(f"{where}: event must be [[scenario.event]] tables")
+    out = []
+    for i, table in enumerate(raw):
+        at = f"{where}: event {i + 1}"
+        if not isinstance(table, dict):
+            raise SuiteError(f"{at} must be a table")
+        kind = table.get("kind")
+        if not isinstance(kind, str):
+            raise SuiteError(f"{at}: kind is missing (one of {', '.join(EVENT_KINDS)})")
+        words = [kind]
+        for key, value in table.items():
+            if key == "kind":
+                continue
+            if isinstance(value, list) and len(value) == 2 and all(_num(v) for v in value):
+                words.append(f"{key}={value[0]}:{value[1]}")
+            elif _num(value) or (key == "side" and isinstance(value, str)):
+                words.append(f"{key}={value}")
+            else:
+                raise SuiteError(f"{at}: {key} must be a number or [lo, hi], got {value!r}")
+        text = " ".join(words)
+        try:
+            parse_event(text)
+        except ValueError as e:
+            raise SuiteError(f"{at}: {e}") from None
+        out.append(text)
+    return out
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _known(d: dict[str, Any], keys: set[str], where: str) -> None:
