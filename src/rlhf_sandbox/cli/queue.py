@@ -22,6 +22,7 @@ from rlhf_sandbox.cli.common import (
     read_rubric,
     store_errors,
 )
+from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB, check_task
 from rlhf_sandbox.store.run_folder import RUN, RunFolder
 
@@ -53,6 +54,13 @@ def command(
     demos: Annotated[
         bool, typer.Option(help="demonstrations and corrections against policy clips")
     ] = False,
+    collisions: Annotated[
+        Path | None,
+        typer.Option(
+            help="an evaluate report folder: its collision clips, for people to judge whose"
+            " fault each was (rate mode, fault tags), beside the rules' verdicts"
+        ),
+    ] = None,
     pairs: Annotated[int | None, typer.Option(min=1, help="at most this many pairs")] = None,
     raters_per_query: Annotated[int, typer.Option(min=1, help="raters wanted per query")] = 1,
     repeat_share: Annotated[
@@ -75,15 +83,20 @@ def command(
     import numpy as np
 
     from rlhf_sandbox.agents.feedback import clip_queue as cq
+    from rlhf_sandbox.agents.feedback import fault_calls as fc
 
-    chosen = [policies is not None, bool(clips), demos]
+    chosen = [policies is not None, bool(clips), demos, collisions is not None]
     task_only = sum(chosen) == 0 and (question is not None or rubric is not None)
     try:
         rubric_text = read_rubric(rubric)
         if question is not None or rubric is not None:
             check_task(question or "", rubric_text or "")
         if sum(chosen) != 1 and not task_only:
-            raise ValueError("give exactly one of --policies A B, --clips G, --demos")
+            raise ValueError(
+                "give exactly one of --policies A B, --clips G, --demos, --collisions REPORT"
+            )
+        if collisions is not None:
+            fc.collision_rows(collisions)  # a report with no collision clip: nothing written
         if policies is not None and policies[0] == policies[1]:
             raise ValueError(
                 f"--policies needs two different clip groups, got {policies[0]!r} twice"
@@ -97,7 +110,8 @@ def command(
             store = open_store(store_url, clips_url)
         else:
             assert run is not None
-            store = RunFolder(run).open_store(create=policies is not None or bool(clips))
+            make = policies is not None or bool(clips) or collisions is not None
+            store = RunFolder(run).open_store(create=make)
     except store_errors() as e:
         raise fail(str(e)) from None
     if task_only:
@@ -106,6 +120,9 @@ def command(
         finally:
             store.db.close()
         typer.echo(f"set the question and rubric of run {query_run!r}")
+        return
+    if collisions is not None:
+        _queue_collisions(store, collisions, query_run, question, rubric_text, fresh)
         return
     rng = np.random.default_rng(seed)
     try:
@@ -136,4 +153,28 @@ def command(
         f"queued {len(ids)} queries ({len(ids) - n_rep} pairs + {n_rep} repeats, "
         f"{raters_per_query} rater(s) each) in {store.db.where if store_url else f'{run}/store'}"
         f", run {query_run!r}"
+    )
+
+
+def _queue_collisions(
+    store: ClipStore, report: Path, run: str, question: str | None, rubric: str | None,
+    fresh: list[Path],
+) -> None:  # fmt: skip
+    """The report's collision clips into ``store`` for rating, with the fault question."""
+    from rlhf_sandbox.agents.feedback import fault_calls as fc
+
+    try:
+        n = fc.queue_collisions(store, report, run)
+        _set_task(store.db, run, question or fc.QUESTION, rubric or fc.RUBRIC)
+    except ValueError as e:
+        store.db.close()
+        if fresh:
+            shutil.rmtree(fresh[0], ignore_errors=True)
+        raise fail(str(e)) from None
+    finally:
+        store.db.close()
+    tags = ",".join(fc.TAGS)
+    typer.echo(
+        f"queued {n} collision clips of {report} (run {run!r}) with the rules' verdicts;"
+        f' rate them: rlhf-sandbox label ... --mode rate --tags "{tags}"'
     )

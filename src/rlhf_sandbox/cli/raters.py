@@ -33,6 +33,7 @@ def command(
 ) -> None:
     """Per-rater counts, agreement (kappa), self-consistency, position bias; win rates."""
     from rlhf_sandbox.agents.feedback import clip_queue as cq
+    from rlhf_sandbox.agents.feedback.fault_calls import fault_agreement
     from rlhf_sandbox.agents.feedback.rater_stats import report
 
     try:
@@ -61,12 +62,33 @@ def command(
             queries, labels, group_of, head_to_head=lambda q: cq.is_head_to_head(q.method),
             alpha=alpha,
         )  # fmt: skip
+        fault = fault_agreement(db)
     finally:
         db.close()
     if as_json:
-        typer.echo(json.dumps(rep.to_json(), indent=2))
+        typer.echo(json.dumps({**rep.to_json(), "fault": [f.to_json() for f in fault]}, indent=2))
         return
     _tables(rep, len(queries), len(labels))
+    if fault:
+        _fault_table(fault)
+
+
+def _fault_table(rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="fault calls against the rules (docs/HARNESS.md)")
+    for col in ("rater", "calls", "as the rules [95% Wilson]", "can't tell", "rules -> theirs"):
+        t.add_column(col)
+    for f in rows:
+        lo, hi = f.interval
+        share = f"{_fmt(f.share)} [{lo:.2f}, {hi:.2f}]"
+        conf = "; ".join(
+            f"{a}: " + ", ".join(f"{b} {n}" for b, n in sorted(row.items()))
+            for a, row in sorted(f.confusion.items())
+        )
+        t.add_row(f.rater, str(f.called), share, str(f.cant_tell), conf)
+    Console().print(t)
 
 
 def _tables(rep: Any, n_queries: int, n_labels: int) -> None:
