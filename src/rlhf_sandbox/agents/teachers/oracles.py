@@ -10,14 +10,27 @@ Oracles, by name (constants, formulas and reasons in ``docs/ORACLES.md``):
 * ``courteous`` (driving envs): makes progress, keeps >= 1.5 s headway, no hard braking,
   no needless lane changes, never forces the follower to brake; collisions and leaving
   the road cost far more than anything else. Per step in [-1, 0.5] without those two.
+* ``highway`` (driving, made for ``Highway-v0``): progress counts from 20 to 30 m/s, so
+  slow traffic ahead makes overtaking pay; tailgating (< 1.5 s), closing in, forcing the
+  follower to brake, hard braking and every lane change cost; collisions and leaving the
+  road cost 20 (40 steps of full progress).
+* ``merge`` (driving, made for ``Merge-v0``): the same terms for passing the on-ramp
+  smoothly (jerk and hard braking cost more, forcing others to brake most).
+* ``crossing`` (driving, made for ``Intersection-v0``): progress up to 6 m/s, smooth,
+  no closing in; a collision costs 120, more than three episodes of full progress, so
+  yielding to cross traffic pays.
 * ``companion`` (arena): near the player, out of its way, in sight of it, smooth, no
   collisions.
-* ``guard`` (arena): patrols out of sight, pursues in sight (closer is better), catches;
-  a small cost for giving up, a large one for running into walls.
+* ``guard`` (arena): catches the player, soon. Every step costs a little; pursuit in sight
+  (closer is better) gives part of that back, never all, and standing still out of sight
+  costs more; a catch earns 10. An episode without a catch scores at most
+  ``GuardOracle.no_catch_bound``; small costs for giving up and for collisions.
 * ``env``: the env's own reward, unchanged.
 
 Every weight and threshold is a field of a frozen dataclass whose module-level instance
-(``COURTEOUS``, ``COMPANION``, ``GUARD``) the registered oracle uses.
+(``COURTEOUS``, ``HIGHWAY``, ``MERGE``, ``CROSSING``, ``COMPANION``, ``GUARD``) the
+registered oracle uses. ``bench/oracle_levels.py`` measures each against constant actions,
+random actions and PPO trained on it.
 """
 
 from __future__ import annotations
@@ -165,6 +178,156 @@ class CourteousOracle(_TermOracle):
         }
 
 
+# --- highway, merge, crossing (driving) -----------------------------------------------------
+
+
+def _driving_terms(c: _DrivingTermConstants, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The terms of ``highway``, ``merge`` and ``crossing``; they differ in constants only."""
+    return {
+        "progress": c.progress_weight * _ramp(f["speed"], c.progress_from, c.progress_speed),
+        "headway": -c.headway_weight * _ramp(f["headway"], c.headway_min, 0.0),
+        "ttc_ahead": -c.ttc_weight * _ramp(f["ttc_ahead"], c.ttc_min, 0.0),
+        "hard_braking": -c.brake_weight * _ramp(f["acceleration"], -c.brake_free, -c.brake_full),
+        "jerk": -c.jerk_weight * _ramp(np.abs(f["jerk"]), c.jerk_free, c.jerk_full),
+        "lane_change": -c.lane_change_weight * f["lane_change"],
+        "forced_braking": -c.forced_weight
+        * _ramp(f["forced_braking"], c.forced_free, c.forced_full),
+        "collision": -c.collision_weight * f["collision"],
+        "off_road": -c.off_road_weight * f["off_road"],
+    }
+
+
+_DRIVING_FEATURES = (
+    "speed", "headway", "ttc_ahead", "acceleration", "jerk", "lane_change", "forced_braking",
+    "collision", "off_road",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HighwayConstants:
+    """Weights and thresholds of ``highway``. Units: m/s, s, m/s^2, m/s^3; weights per step."""
+
+    progress_weight: float = 0.5
+    progress_from: float = 20.0  # [m/s] progress counts from here (below every NPC's wish) ...
+    progress_speed: float = 30.0  # [m/s] ... up to here: stuck behind slow traffic earns little
+    headway_weight: float = 1.0
+    headway_min: float = 1.5  # [s] tailgating: time headway below this costs (full at 0 s)
+    ttc_weight: float = 0.5
+    ttc_min: float = 3.0  # [s] time to collision ahead below which the cost starts
+    brake_weight: float = 0.15
+    brake_free: float = 2.0  # [m/s^2] deceleration up to here is ordinary
+    brake_full: float = 6.0  # [m/s^2]
+    jerk_weight: float = 0.05
+    jerk_free: float = 5.0  # [m/s^3] the change of acceleration over one decision
+    jerk_full: float = 15.0  # [m/s^3]
+    lane_change_weight: float = 0.2
+    forced_weight: float = 0.3
+    forced_free: float = 1.0  # [m/s^2] the follower easing off this much is ordinary
+    forced_full: float = 4.0  # [m/s^2] beyond any NPC's comfortable braking
+    collision_weight: float = 20.0
+    off_road_weight: float = 20.0
+
+
+HIGHWAY = HighwayConstants()
+
+
+@dataclass(frozen=True)
+class HighwayOracle(_TermOracle):
+    """Driving reward of a brisk, safe highway driver (features of ``envs.driving``)."""
+
+    constants: HighwayConstants = HIGHWAY
+    name: str = "highway"
+    features: tuple[str, ...] = _DRIVING_FEATURES
+
+    def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _driving_terms(self.constants, f)
+
+
+@dataclass(frozen=True)
+class MergeConstants:
+    """Weights and thresholds of ``merge``. Units: m/s, s, m/s^2, m/s^3; weights per step
+    (one decision a second on ``Merge-v0``)."""
+
+    progress_weight: float = 0.5
+    progress_from: float = 20.0  # [m/s] as ``highway``: 20 m/s holds the main road up
+    progress_speed: float = 30.0  # [m/s]
+    headway_weight: float = 0.4
+    headway_min: float = 1.2  # [s] closing up on a merging car or the one ahead
+    ttc_weight: float = 0.2
+    ttc_min: float = 3.0  # [s]
+    brake_weight: float = 0.2
+    brake_free: float = 2.0  # [m/s^2] easing off for a merging car is ordinary
+    brake_full: float = 6.0  # [m/s^2]
+    jerk_weight: float = 0.1
+    jerk_free: float = 2.0  # [m/s^3] over one 1 s decision
+    jerk_full: float = 6.0  # [m/s^3]
+    lane_change_weight: float = 0.1
+    forced_weight: float = 0.4
+    forced_free: float = 1.0  # [m/s^2]
+    forced_full: float = 4.0  # [m/s^2]
+    collision_weight: float = 10.0  # about an episode (25 s) of the best progress
+    off_road_weight: float = 10.0
+
+
+MERGE = MergeConstants()
+
+
+@dataclass(frozen=True)
+class MergeOracle(_TermOracle):
+    """Driving reward of a smooth, safe pass of the on-ramp (features of ``envs.driving``)."""
+
+    constants: MergeConstants = MERGE
+    name: str = "merge"
+    features: tuple[str, ...] = _DRIVING_FEATURES
+
+    def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _driving_terms(self.constants, f)
+
+
+@dataclass(frozen=True)
+class CrossingConstants:
+    """Weights and thresholds of ``crossing``. Units: m/s, s, m/s^2, m/s^3; weights per step
+    (five decisions a second on ``Intersection-v0``)."""
+
+    progress_weight: float = 0.5
+    progress_from: float = 0.0  # [m/s]
+    progress_speed: float = 6.0  # [m/s] a sensible speed through a box with cross traffic
+    headway_weight: float = 0.2
+    headway_min: float = 1.0  # [s]
+    ttc_weight: float = 0.2
+    ttc_min: float = 2.0  # [s]
+    brake_weight: float = 0.2
+    brake_free: float = 2.0  # [m/s^2]
+    brake_full: float = 5.0  # [m/s^2]
+    jerk_weight: float = 0.1
+    jerk_free: float = 3.0  # [m/s^3]
+    jerk_full: float = 10.0  # [m/s^3]
+    lane_change_weight: float = 0.1  # one lane each way: a lane change is a swerve
+    forced_weight: float = 0.3
+    forced_free: float = 1.0  # [m/s^2]
+    forced_full: float = 4.0  # [m/s^2]
+    collision_weight: float = 120.0  # more than 3 episodes (65 steps) of full progress
+    off_road_weight: float = 120.0
+
+
+CROSSING = CrossingConstants()
+
+
+@dataclass(frozen=True)
+class CrossingOracle(_TermOracle):
+    """Driving reward of a smooth, safe crossing of the intersection (``envs.driving``)."""
+
+    constants: CrossingConstants = CROSSING
+    name: str = "crossing"
+    features: tuple[str, ...] = _DRIVING_FEATURES
+
+    def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _driving_terms(self.constants, f)
+
+
+_DrivingTermConstants = HighwayConstants | MergeConstants | CrossingConstants
+
+
 # --- companion (arena) ---------------------------------------------------------------------
 
 
@@ -216,17 +379,25 @@ class CompanionOracle(_TermOracle):
 
 @dataclass(frozen=True)
 class GuardConstants:
-    """Weights and thresholds of ``guard``. Units: m, m/s; weights per step (0.1 s)."""
+    """Weights and thresholds of ``guard``. Units: m, m/s; weights per step (0.1 s).
 
-    patrol_weight: float = 0.3
-    patrol_speed: float = 1.2  # [m/s] the scripted patrol pace (60 % of npc_speed)
-    sight_weight: float = 0.3  # in sight: at least the best patrol reward
-    pursue_weight: float = 0.5
+    Every step costs ``time_weight``; pursuit gives back at most ``pursue_weight`` of it,
+    never all, and no other term is positive, so an episode without a catch (all its steps
+    played: only a catch ends one early) scores at most
+    ``steps * (pursue_weight - time_weight)`` (:meth:`GuardOracle.no_catch_bound`). Only
+    catching pays.
+    """
+
+    time_weight: float = 0.03  # every step until the catch costs this
+    pursue_weight: float = 0.02  # < time_weight: chasing gives back part of the time cost
     pursue_range: float = 6.0  # [m] a guard's view range: closeness counts from here in
-    catch_weight: float = 5.0
-    escape_weight: float = 0.5
-    wall_weight: float = 2.0
-    agent_weight: float = 0.2
+    catch_range: float = 0.8  # [m] the catch distance: pursuit is worth most here
+    idle_weight: float = 0.02  # out of sight and standing: searching means moving
+    patrol_speed: float = 1.2  # [m/s] the scripted patrol pace (60 % of npc_speed)
+    catch_weight: float = 10.0
+    escape_weight: float = 0.3
+    wall_weight: float = 0.05
+    agent_weight: float = 0.05
 
 
 GUARD = GuardConstants()
@@ -234,7 +405,8 @@ GUARD = GuardConstants()
 
 @dataclass(frozen=True)
 class GuardOracle(_TermOracle):
-    """Arena reward of a good guard (features of ``sim.arena.features``, per NPC step)."""
+    """Arena reward of a good guard (features of ``sim.arena.features``, per NPC step):
+    catch the player, and soon; pursuit and searching are shaping that never pays alone."""
 
     constants: GuardConstants = GUARD
     name: str = "guard"
@@ -246,17 +418,22 @@ class GuardOracle(_TermOracle):
     def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         c = self.constants
         sight = f["line_of_sight"]
-        moving = _ramp(f["speed"], 0.0, c.patrol_speed)
-        closeness = _ramp(f["distance"], c.pursue_range, 0.0)
+        closeness = _ramp(f["distance"], c.pursue_range, c.catch_range)
+        still = 1.0 - _ramp(f["speed"], 0.0, c.patrol_speed)
         return {
-            "patrol": c.patrol_weight * (1.0 - sight) * moving,
-            "sight": c.sight_weight * sight,
+            "time": np.full(np.shape(sight), -c.time_weight),
             "pursue": c.pursue_weight * sight * closeness,
+            "idle": -c.idle_weight * (1.0 - sight) * still,
             "caught": c.catch_weight * f["caught"],
             "escaped": -c.escape_weight * f["escaped"],
             "wall_collision": -c.wall_weight * f["wall_collision"],
             "agent_collision": -c.agent_weight * f["agent_collision"],
         }
+
+    def no_catch_bound(self, steps: int) -> float:
+        """The largest return an episode of ``steps`` steps without a catch can have."""
+        c = self.constants
+        return steps * (c.pursue_weight - c.time_weight)
 
 
 # --- env and custom ------------------------------------------------------------------------
@@ -302,6 +479,9 @@ def oracle_from_callable(
 
 _ORACLES: dict[str, tuple[Oracle, EnvKind]] = {
     "courteous": (CourteousOracle(), "driving"),
+    "highway": (HighwayOracle(), "driving"),
+    "merge": (MergeOracle(), "driving"),
+    "crossing": (CrossingOracle(), "driving"),
     "companion": (CompanionOracle(), "arena"),
     "guard": (GuardOracle(), "arena"),
     "env": (EnvOracle(), "any"),
