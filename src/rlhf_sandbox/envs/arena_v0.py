@@ -146,7 +146,7 @@ class ArenaParallelEnv(ParallelEnv[str, np.ndarray, Any]):
         modes = ["human", "rgb_array"]
         if render_mode is not None and render_mode not in modes:
             raise ValueError(f"render_mode must be one of {modes}, got {render_mode!r}")
-        self.config = cfg = build_config(ArenaConfig, config, **kwargs)
+        self.config = cfg = build_config(ArenaConfig, config, **max_cycles_alias(kwargs))
         names = agent_names(cfg)
         ctrl = [i for i, r in enumerate(cfg.roles) if r not in cfg.scripted_roles]
         if not ctrl:
@@ -263,10 +263,26 @@ class ArenaParallelEnv(ParallelEnv[str, np.ndarray, Any]):
             self._window = None
 
 
+def max_cycles_alias(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with PettingZoo's ``max_cycles`` read as ``max_steps`` (steps before
+    truncation); both given and different is a ValueError."""
+    if "max_cycles" not in kwargs:
+        return kwargs
+    kw = dict(kwargs)
+    cycles = kw.pop("max_cycles")
+    if "max_steps" in kw and kw["max_steps"] != cycles:
+        raise ValueError(
+            f"max_cycles={cycles!r} and max_steps={kw['max_steps']!r}: the same setting, give one"
+        )
+    kw["max_steps"] = cycles
+    return kw
+
+
 def parallel_env(
     render_mode: str | None = None, config: ArenaConfig | None = None, **kwargs: Any
 ) -> ArenaParallelEnv:
-    """``arena_v0`` as a ParallelEnv; keywords are :class:`ArenaConfig` fields."""
+    """``arena_v0`` as a ParallelEnv; keywords are :class:`ArenaConfig` fields, and
+    PettingZoo's ``max_cycles`` (an alias of ``max_steps``)."""
     return ArenaParallelEnv(render_mode=render_mode, config=config, **kwargs)
 
 

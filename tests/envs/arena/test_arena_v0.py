@@ -89,3 +89,15 @@ def test_batch_slot_equals_parallel_env() -> None:
         batch.step(acts)
         obs, *_ = env.step(dict(zip(env.possible_agents, acts[1].tolist(), strict=True)))
     np.testing.assert_array_equal(batch.observe()[1], np.stack(list(obs.values())))
+
+
+def test_max_cycles_is_an_alias_of_max_steps() -> None:
+    from pettingzoo.test import max_cycles_test
+
+    from rlhf_sandbox.envs import arena_v0 as module
+
+    max_cycles_test(module)  # PettingZoo's own check: truncation after max_cycles steps
+    assert module.parallel_env(max_cycles=7).config.max_steps == 7
+    assert module.parallel_env(max_cycles=7, max_steps=7).config.max_steps == 7
+    with pytest.raises(ValueError, match="the same setting"):
+        module.parallel_env(max_cycles=7, max_steps=8)
