@@ -175,6 +175,14 @@ def test_human_labels_arriving_mid_run_train_the_policy(tmp_path: Path) -> None:
     versions = loop.db.reward_models(RUN)
     assert [v.version for v in versions] == list(range(1, state.model_version + 1))
     loop.close()
+    # the report of a run taught by people: no oracle, so no pool; their held-out labels
+    rep = write_report(out, episodes=2, gif=False)
+    f = rep.data["fidelity"]
+    assert "pool" not in f and f["features"] == [] and f["curve"] == []
+    assert f["heldout_labels"]["n_labels"] >= 0 and f["raters"]["agreement"] is None
+    md = rep.path.read_text()
+    assert "No oracle: the model is measured against people's held-out labels" in md
+    assert "every query had one rater" in md
 
 
 def test_cli_tiny_run_writes_report(tmp_path: Path) -> None:
