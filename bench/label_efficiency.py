@@ -23,6 +23,7 @@ itself beat random clearly (we require R_oracle_ppo - R_random > 10).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -39,7 +40,9 @@ EPISODES = 20
 LEARNERS = ("random", "oracle_ppo", "perfect", "mistake")
 
 
-def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
+def learner_return(
+    learner: str, seed: int, steps: int, labels: int, refit_growth: float = 0.0
+) -> float:
     """Mean oracle return of one learner on EPISODES unseen episodes."""
     single_thread()
     import gymnasium as gym
@@ -56,7 +59,7 @@ def learner_return(learner: str, seed: int, steps: int, labels: int) -> float:
 
     oracle = get_oracle("courteous")
     rater = learner if learner in ("perfect", "mistake") else "perfect"
-    s = demo_settings(seed, rater, steps, labels)
+    s = dataclasses.replace(demo_settings(seed, rater, steps, labels), refit_growth=refit_growth)
     if learner == "random":
         space = gym.make(s.env_id, **s.env_kwargs).action_space
         policy = random_policy(space, seed)
@@ -79,6 +82,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--labels", type=int, default=LABELS)
     ap.add_argument("--jobs", type=int, default=1, help="learners run at once, one process each")
+    ap.add_argument(
+        "--refit-growth", type=float, default=0.0, help="RLHF's refit_growth (0: every rollout)"
+    )
     args = ap.parse_args()
     from rlhf_sandbox.agents.rlhf.presets import DEMO_ENV, DEMO_ENV_KWARGS
     from rlhf_sandbox.sim.driving.kernels import warm_up
@@ -86,7 +92,7 @@ def main() -> None:
     warm_up()  # compile (or load) the kernels once, before the workers start
     t0 = time.perf_counter()
     tasks = [(learner, seed) for seed in args.seeds for learner in LEARNERS]
-    rest = (args.steps, args.labels)
+    rest = (args.steps, args.labels, args.refit_growth)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             futures = [pool.submit(learner_return, ln, sd, *rest) for ln, sd in tasks]
@@ -113,6 +119,7 @@ def main() -> None:
         med[k] = statistics.median(vals) if vals else None
     print(
         f"\n{DEMO_ENV} {DEMO_ENV_KWARGS}, {args.steps:,} steps, {args.labels} labels, "
+        f"refit_growth {args.refit_growth}, "
         f"seeds {args.seeds} (medians; {time.perf_counter() - t0:.0f} s, {args.jobs} jobs):"
     )
     print(
@@ -126,9 +133,10 @@ def main() -> None:
         ok = sc is not None and sc >= target
         print(f"  score {rater}: {_f(sc)} (target >= {target}: {'PASS' if ok else 'FAIL'})")
     path = save(
-        "label_efficiency",
-        {"steps": args.steps, "labels": args.labels, "rows": rows, "median": med},
-    )
+        "label_efficiency" + (f"_growth{args.refit_growth:g}" if args.refit_growth else ""),
+        {"steps": args.steps, "labels": args.labels, "refit_growth": args.refit_growth,
+         "rows": rows, "median": med},
+    )  # fmt: skip
     print(f"saved {path}")
 
 
