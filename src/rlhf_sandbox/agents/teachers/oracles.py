@@ -181,31 +181,11 @@ class CourteousOracle(_TermOracle):
 # --- highway, merge, crossing (driving) -----------------------------------------------------
 
 
-def _driving_terms(c: _DrivingTermConstants, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The terms of ``highway``, ``merge`` and ``crossing``; they differ in constants only."""
-    return {
-        "progress": c.progress_weight * _ramp(f["speed"], c.progress_from, c.progress_speed),
-        "headway": -c.headway_weight * _ramp(f["headway"], c.headway_min, 0.0),
-        "ttc_ahead": -c.ttc_weight * _ramp(f["ttc_ahead"], c.ttc_min, 0.0),
-        "hard_braking": -c.brake_weight * _ramp(f["acceleration"], -c.brake_free, -c.brake_full),
-        "jerk": -c.jerk_weight * _ramp(np.abs(f["jerk"]), c.jerk_free, c.jerk_full),
-        "lane_change": -c.lane_change_weight * f["lane_change"],
-        "forced_braking": -c.forced_weight
-        * _ramp(f["forced_braking"], c.forced_free, c.forced_full),
-        "collision": -c.collision_weight * f["collision"],
-        "off_road": -c.off_road_weight * f["off_road"],
-    }
-
-
-_DRIVING_FEATURES = (
-    "speed", "headway", "ttc_ahead", "acceleration", "jerk", "lane_change", "forced_braking",
-    "collision", "off_road",
-)  # fmt: skip
-
-
 @dataclass(frozen=True)
-class HighwayConstants:
-    """Weights and thresholds of ``highway``. Units: m/s, s, m/s^2, m/s^3; weights per step."""
+class DrivingConstants:
+    """Weights and thresholds of ``highway``, ``merge`` and ``crossing``: one set of terms,
+    each oracle its own instance (``HIGHWAY``, ``MERGE``, ``CROSSING``; the defaults are
+    ``highway``'s). Units: m/s, s, m/s^2, m/s^3; weights per policy step."""
 
     progress_weight: float = 0.5
     progress_from: float = 20.0  # [m/s] progress counts from here (below every NPC's wish) ...
@@ -228,104 +208,68 @@ class HighwayConstants:
     off_road_weight: float = 20.0
 
 
-HIGHWAY = HighwayConstants()
+HIGHWAY = DrivingConstants()  # a brisk, safe highway driver
+MERGE = DrivingConstants(  # a smooth, safe pass of the on-ramp (one decision a second)
+    progress_weight=0.8,  # 0.5 left "always slower" at 0.64 normalised (docs)
+    headway_weight=0.4,
+    headway_min=1.2,  # [s] closing up on a merging car or the one ahead
+    ttc_weight=0.2,
+    brake_weight=0.2,  # easing off for a merging car (up to 2 m/s^2) is ordinary
+    jerk_weight=0.1,
+    jerk_free=2.0,  # [m/s^3] over one 1 s decision
+    jerk_full=6.0,
+    lane_change_weight=0.1,
+    forced_weight=0.4,
+    collision_weight=10.0,  # about an episode (25 s) of the best progress
+    off_road_weight=10.0,
+)
+CROSSING = DrivingConstants(  # a smooth, safe crossing (five decisions a second)
+    progress_from=0.0,
+    progress_speed=6.0,  # [m/s] a sensible speed through a box with cross traffic
+    headway_weight=0.2,
+    headway_min=1.0,
+    ttc_weight=0.2,
+    ttc_min=2.0,
+    brake_weight=0.2,
+    brake_full=5.0,
+    jerk_weight=0.1,
+    jerk_free=3.0,
+    jerk_full=10.0,
+    lane_change_weight=0.1,  # one lane each way: a lane change is a swerve
+    collision_weight=120.0,  # more than 3 episodes (65 steps) of full progress
+    off_road_weight=120.0,
+)
 
 
 @dataclass(frozen=True)
-class HighwayOracle(_TermOracle):
-    """Driving reward of a brisk, safe highway driver (features of ``envs.driving``)."""
+class DrivingOracle(_TermOracle):
+    """``highway``, ``merge`` or ``crossing`` (features of ``envs.driving``): progress from
+    ``progress_from`` to ``progress_speed``, less the costs of tailgating, closing in,
+    hard braking, jerk, lane changes, forcing the follower to brake, collisions and
+    leaving the road."""
 
-    constants: HighwayConstants = HIGHWAY
+    constants: DrivingConstants = HIGHWAY
     name: str = "highway"
-    features: tuple[str, ...] = _DRIVING_FEATURES
+    features: tuple[str, ...] = (
+        "speed", "headway", "ttc_ahead", "acceleration", "jerk", "lane_change",
+        "forced_braking", "collision", "off_road",
+    )  # fmt: skip
 
     def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _driving_terms(self.constants, f)
-
-
-@dataclass(frozen=True)
-class MergeConstants:
-    """Weights and thresholds of ``merge``. Units: m/s, s, m/s^2, m/s^3; weights per step
-    (one decision a second on ``Merge-v0``)."""
-
-    progress_weight: float = 0.8  # 0.5 left "always slower" at 0.64 normalised (docs)
-    progress_from: float = 20.0  # [m/s] as ``highway``: 20 m/s holds the main road up
-    progress_speed: float = 30.0  # [m/s]
-    headway_weight: float = 0.4
-    headway_min: float = 1.2  # [s] closing up on a merging car or the one ahead
-    ttc_weight: float = 0.2
-    ttc_min: float = 3.0  # [s]
-    brake_weight: float = 0.2
-    brake_free: float = 2.0  # [m/s^2] easing off for a merging car is ordinary
-    brake_full: float = 6.0  # [m/s^2]
-    jerk_weight: float = 0.1
-    jerk_free: float = 2.0  # [m/s^3] over one 1 s decision
-    jerk_full: float = 6.0  # [m/s^3]
-    lane_change_weight: float = 0.1
-    forced_weight: float = 0.4
-    forced_free: float = 1.0  # [m/s^2]
-    forced_full: float = 4.0  # [m/s^2]
-    collision_weight: float = 10.0  # about an episode (25 s) of the best progress
-    off_road_weight: float = 10.0
-
-
-MERGE = MergeConstants()
-
-
-@dataclass(frozen=True)
-class MergeOracle(_TermOracle):
-    """Driving reward of a smooth, safe pass of the on-ramp (features of ``envs.driving``)."""
-
-    constants: MergeConstants = MERGE
-    name: str = "merge"
-    features: tuple[str, ...] = _DRIVING_FEATURES
-
-    def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _driving_terms(self.constants, f)
-
-
-@dataclass(frozen=True)
-class CrossingConstants:
-    """Weights and thresholds of ``crossing``. Units: m/s, s, m/s^2, m/s^3; weights per step
-    (five decisions a second on ``Intersection-v0``)."""
-
-    progress_weight: float = 0.5
-    progress_from: float = 0.0  # [m/s]
-    progress_speed: float = 6.0  # [m/s] a sensible speed through a box with cross traffic
-    headway_weight: float = 0.2
-    headway_min: float = 1.0  # [s]
-    ttc_weight: float = 0.2
-    ttc_min: float = 2.0  # [s]
-    brake_weight: float = 0.2
-    brake_free: float = 2.0  # [m/s^2]
-    brake_full: float = 5.0  # [m/s^2]
-    jerk_weight: float = 0.1
-    jerk_free: float = 3.0  # [m/s^3]
-    jerk_full: float = 10.0  # [m/s^3]
-    lane_change_weight: float = 0.1  # one lane each way: a lane change is a swerve
-    forced_weight: float = 0.3
-    forced_free: float = 1.0  # [m/s^2]
-    forced_full: float = 4.0  # [m/s^2]
-    collision_weight: float = 120.0  # more than 3 episodes (65 steps) of full progress
-    off_road_weight: float = 120.0
-
-
-CROSSING = CrossingConstants()
-
-
-@dataclass(frozen=True)
-class CrossingOracle(_TermOracle):
-    """Driving reward of a smooth, safe crossing of the intersection (``envs.driving``)."""
-
-    constants: CrossingConstants = CROSSING
-    name: str = "crossing"
-    features: tuple[str, ...] = _DRIVING_FEATURES
-
-    def _terms(self, f: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _driving_terms(self.constants, f)
-
-
-_DrivingTermConstants = HighwayConstants | MergeConstants | CrossingConstants
+        c = self.constants
+        return {
+            "progress": c.progress_weight * _ramp(f["speed"], c.progress_from, c.progress_speed),
+            "headway": -c.headway_weight * _ramp(f["headway"], c.headway_min, 0.0),
+            "ttc_ahead": -c.ttc_weight * _ramp(f["ttc_ahead"], c.ttc_min, 0.0),
+            "hard_braking": -c.brake_weight
+            * _ramp(f["acceleration"], -c.brake_free, -c.brake_full),
+            "jerk": -c.jerk_weight * _ramp(np.abs(f["jerk"]), c.jerk_free, c.jerk_full),
+            "lane_change": -c.lane_change_weight * f["lane_change"],
+            "forced_braking": -c.forced_weight
+            * _ramp(f["forced_braking"], c.forced_free, c.forced_full),
+            "collision": -c.collision_weight * f["collision"],
+            "off_road": -c.off_road_weight * f["off_road"],
+        }
 
 
 # --- companion (arena) ---------------------------------------------------------------------
@@ -479,9 +423,9 @@ def oracle_from_callable(
 
 _ORACLES: dict[str, tuple[Oracle, EnvKind]] = {
     "courteous": (CourteousOracle(), "driving"),
-    "highway": (HighwayOracle(), "driving"),
-    "merge": (MergeOracle(), "driving"),
-    "crossing": (CrossingOracle(), "driving"),
+    "highway": (DrivingOracle(HIGHWAY, "highway"), "driving"),
+    "merge": (DrivingOracle(MERGE, "merge"), "driving"),
+    "crossing": (DrivingOracle(CROSSING, "crossing"), "driving"),
     "companion": (CompanionOracle(), "arena"),
     "guard": (GuardOracle(), "arena"),
     "env": (EnvOracle(), "any"),
