@@ -302,9 +302,12 @@ def _plots(
     fig, ax = plt.subplots(figsize=(5, 3.2))
     if versions:
         x = [v.get("n_pairs", i + 1) for i, v in enumerate(versions)]
-        for key, style in (("heldout_accuracy", "o-"), ("train_accuracy", ".--")):
+        for key, style, label in (
+            ("heldout_accuracy", "o-", "early-stopping pairs"),
+            ("train_accuracy", ".--", "train"),
+        ):
             y = [float(v.get(key) or np.nan) for v in versions]
-            ax.plot(x, y, style, label=key.removesuffix("_accuracy"))
+            ax.plot(x, y, style, label=label)
         ax.legend()
     ax.set(xlabel="labelled pairs", ylabel="accuracy", title="Reward model", ylim=(0.4, 1.02))
     save(fig, "reward_model.png")
