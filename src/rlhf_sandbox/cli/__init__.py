@@ -15,6 +15,7 @@ from rlhf_sandbox.cli import (
     demo,
     envs,
     evaluate,
+    export,
     label,
     play,
     ppo,
@@ -36,7 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(arena.app, name="arena")  # rlhf-sandbox arena train ...
 app.add_typer(store.app, name="store")  # rlhf-sandbox store migrate|verify|copy|export|info
-for module in (train, demo, report, evaluate, play, queue, raters, label, sweep, ppo, envs):
+for module in (train, demo, report, evaluate, play, queue, raters, label, sweep, ppo, envs, export):
     app.command(name=module.__name__.rpartition(".")[2])(guarded(module.command))
 
 

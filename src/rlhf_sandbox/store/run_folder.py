@@ -13,12 +13,14 @@ The one owner of the layout; everything else asks a :class:`RunFolder` for a pat
     reward_model.pt
     report/                report.md, report.json, plots, GIF
     tb/                    TensorBoard logs
+    roles/ROLE/            a run of several roles: one run folder per role
+    export/FORMAT/         what ``export`` writes by default (a policy a game can run)
 
 The run name inside the folder's own store is :data:`RUN`. A report folder of
 ``evaluate`` keeps its episodes' clips the same way (``store/prefs.sqlite``), as does a
 judging folder of ``queue``; ``arena train`` writes ``policy.pt`` and ``settings.json``.
-Names read back from a store or a file (a reward model's file, a checkpoint tag) are
-checked against the form written here: they are data, never paths.
+Names read back from a store or a file (a reward model's file, a checkpoint tag, a role)
+are checked against the form written here: they are data, never paths.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ POLICY = "policy.pt"
 REWARD_MODEL = "reward_model.pt"
 REPORT = "report"
 TB = "tb"
+ROLES = "roles"
+EXPORT = "export"
 
 RUN_FILES = (
     CHECKPOINT, STORE_DIR, SETTINGS, STORE_FILE, REWARD_MODELS, POLICY, "policy.json",
@@ -55,6 +59,13 @@ RUN_FILES = (
 
 REWARD_MODEL_NAME = re.compile(REWARD_MODELS + r"/v[1-9][0-9]{0,9}\.pt")
 CHECKPOINT_TAG = re.compile(r"[0-9]{6}")
+ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def is_role_name(name: object) -> bool:
+    """Whether ``name`` is of the form a role's folder is named: letters, digits, ``_``
+    and ``-`` (no dots, no slashes), at most 64."""
+    return isinstance(name, str) and ROLE_NAME.fullmatch(name) is not None
 
 
 def is_reward_model_name(name: object) -> bool:
@@ -132,6 +143,33 @@ class RunFolder:
     @property
     def tb(self) -> Path:
         return self.path / TB
+
+    @property
+    def export(self) -> Path:
+        """Where ``export`` writes by default, one folder per format."""
+        return self.path / EXPORT
+
+    def roles(self) -> list[str]:
+        """The roles of a run of several roles, sorted: the folders in ``roles/`` that hold
+        a settings file; a name not of a role's form (:func:`is_role_name`) or a link is
+        not listed. ``[]`` for a run of one role."""
+        folder = self.path / ROLES
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if is_role_name(p.name) and not p.is_symlink() and (p / SETTINGS).is_file()
+        )
+
+    def role(self, name: str) -> RunFolder:
+        """The run folder of role ``name`` (which need not exist yet); a name not of a role's
+        form is a ValueError and no path is made of it."""
+        if not is_role_name(name):
+            raise ValueError(
+                f"role {name!r} is not a role name (letters, digits, _ and -, at most 64)"
+            )
+        return RunFolder(self.path / ROLES / name)
 
     def checkpoint_file(self, kind: str, tag: str) -> Path:
         """``checkpoint/KIND-TAG.pt``; ``tag`` (read back from ``loop.json``) must be one of
