@@ -218,7 +218,7 @@ def export_onnx(policy: Any, path: str | Path, **extra: Any) -> list[Path]:
             dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
             opset_version=OPSET,
             do_constant_folding=True,
-            dynamo=False,
+            **_torchscript(),
         )
         model = onnx.load(str(tmp))
         model.producer_name = "rlhf-sandbox"
@@ -269,6 +269,16 @@ def _torch_actor(actor: Actor) -> Any:
             return torch.minimum(torch.maximum(out, self.low), self.high)
 
     return Module()
+
+
+def _torchscript() -> dict[str, Any]:
+    """``dynamo=False`` where ``torch.onnx.export`` takes it (torch 2.5 and later; before,
+    the TorchScript exporter is the only one)."""
+    import inspect
+
+    import torch
+
+    return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 @contextlib.contextmanager
