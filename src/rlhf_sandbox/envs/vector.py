@@ -13,7 +13,8 @@ from rlhf_sandbox.config import build_config
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
-from rlhf_sandbox.envs.ids import ARENA_V0, check_env_id, is_core_env
+from rlhf_sandbox.envs.ids import ARENA_V0, check_env_id, is_core_env, is_game_spec
+from rlhf_sandbox.envs.pz_joint import game_vec_env
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
 
 
@@ -22,9 +23,17 @@ def make_vec_env(env_id: str, n_envs: int, seed: int | None = 0, **env_kwargs: A
 
     Our ids: ``CoreVecEnv`` over the id's batched core, slot i seeded ``seed + i``. Other
     Gymnasium ids: SB3's ``make_vec_env`` (a ``DummyVecEnv`` of ``n_envs`` single envs).
+    ``arena_v0`` and a PettingZoo game (``MODULE[:FACTORY]``): the agents of one role
+    (``env_kwargs["role"]``) as the slots, ``n_envs`` rounded down to whole worlds or game
+    copies (:func:`~rlhf_sandbox.envs.pz_joint.game_vec_env`; ``render_mode`` goes to the
+    game's factory).
     """
     if env_id == ARENA_V0:
         return VecMonitor(_arena_roles(n_envs, seed, env_kwargs))
+    if is_game_spec(env_id):
+        kw = dict(env_kwargs)
+        mode = kw.pop("render_mode", None)
+        return VecMonitor(game_vec_env(env_id, n_envs, seed, kw, render_mode=mode))
     check_env_id(env_id)
     if not is_core_env(env_id):
         return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
@@ -72,8 +81,8 @@ def action_array(space: gym.Space[Any], actions: np.ndarray) -> np.ndarray:
 
 def decision_hz(venv: VecEnv) -> float:
     """Decisions per second of the env in ``venv``: our core's ``policy_hz``; for a foreign
-    env 1 / its ``dt`` (Pendulum) or ``tau`` (CartPole) where it has one, else its
-    ``render_fps``, else 30."""
+    env (a PettingZoo game too) 1 / its ``dt`` (Pendulum) or ``tau`` (CartPole) where it has
+    one, else its ``render_fps``, else 30."""
     base = core_of(venv)
     if base is not None:
         return float(base.core.policy_hz)

@@ -1,5 +1,6 @@
 """Evaluation and GIFs over an SB3 ``VecEnv``, for envs that have no Gymnasium id
-(``arena_v0``'s NPC roles): the same contract as :func:`rollouts.evaluate`."""
+(``arena_v0``'s NPC roles, a PettingZoo game's roles): the same contract as
+:func:`rollouts.evaluate`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rlhf_sandbox.agents.evaluation.episodes import EpisodeScheduler, EpisodeTallies
 from rlhf_sandbox.agents.evaluation.rollouts import EvalResult, PolicyFn, StepObserver, tally_result
-from rlhf_sandbox.envs.vector import core_of
+from rlhf_sandbox.envs.vector import core_of, decision_hz
 from rlhf_sandbox.files import write_gif
 
 
@@ -44,16 +45,35 @@ def evaluate_vec(
 
 
 def vec_gif(policy_fn: PolicyFn, venv: VecEnv, path: str | Path, steps: int = 150) -> int:
-    """A GIF of slot 0 of one of our cores under ``policy_fn``, at the policy rate."""
+    """A GIF of slot 0 under ``policy_fn``, at the policy rate: our cores draw their world;
+    another env its ``get_images()`` (a PettingZoo game made with ``render_mode="rgb_array"``:
+    slot 0's copy). Returns the frames written; 0 (and no file) when the env draws none."""
     base = core_of(venv)
-    if base is None:
-        raise ValueError("vec_gif draws our own worlds only")
-    core: Any = base.core
-    w, h = core.render_size
     obs = np.asarray(venv.reset())
-    frames = [core.render_slot(0, w, h)]
+    if base is not None:
+        core: Any = base.core
+        w, h = core.render_size
+
+        def frame() -> np.ndarray | None:
+            return core.render_slot(0, w, h)
+
+        hz = float(core.policy_hz)
+    else:
+
+        def frame() -> np.ndarray | None:
+            image = venv.get_images()[0]
+            return None if image is None else np.asarray(image)[..., :3]
+
+        hz = decision_hz(venv)
+    first = frame()
+    if first is None:
+        return 0
+    frames = [first]
     for _ in range(steps):
         obs = np.asarray(venv.step(np.asarray(policy_fn(obs)))[0])
-        frames.append(core.render_slot(0, w, h))
-    write_gif(path, frames, 1000 / core.policy_hz)
+        f = frame()
+        if f is None:
+            return 0
+        frames.append(f)
+    write_gif(path, frames, 1000 / hz)
     return len(frames)

@@ -53,6 +53,8 @@ from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged, source_change
 from rlhf_sandbox.agents.teachers.raters import SyntheticRater
 from rlhf_sandbox.config import config_to_dict
+from rlhf_sandbox.envs.pz_game import SUBJECT
+from rlhf_sandbox.envs.pz_joint import role_view_of
 from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
 from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import ClipStore
@@ -204,7 +206,15 @@ class RLHFLoop:
         if base is not None:
             core: Any = base.core
             return ClipSource(self.run, self.s.env_id, config_to_dict(core.config), core.policy_hz)
-        return ClipSource(self.run, self.s.env_id, dict(self.s.env_kwargs), decision_hz(self.venv))
+        view = role_view_of(self.venv)  # a PettingZoo game: each slot's agent is named
+        subjects = (
+            tuple({SUBJECT: {"agent": a, "role": view.role}} for a in view.slot_agents)
+            if view is not None
+            else ()
+        )
+        return ClipSource(
+            self.run, self.s.env_id, dict(self.s.env_kwargs), decision_hz(self.venv), subjects
+        )
 
     # ------------------------------------------------------------------ training
     def train(self, progress: bool = True) -> LoopState:

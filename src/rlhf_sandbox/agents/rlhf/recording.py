@@ -48,6 +48,9 @@ class ClipSource:
     env_id: str
     config: dict[str, Any]
     policy_hz: float  # policy decisions per second
+    # entries added to slot i's clips' config: a PettingZoo game's judged agent and role
+    # ({"subject": {"agent": ..., "role": ...}}: see rlhf_sandbox.envs.pz_game.clip_subject)
+    slot_config: tuple[dict[str, Any], ...] = ()
 
 
 class RecordClips(VecEnvWrapper):
@@ -262,10 +265,13 @@ class RecordClips(VecEnvWrapper):
             else:
                 tail = self.frames[(last + 1) % self.capacity, slot]
             frames = np.concatenate([self.frames[w, slot], tail[None]])
+        config = source.config
+        if source.slot_config:
+            config = {**config, **source.slot_config[slot]}
         return Clip(
             run=source.run,
             env_id=source.env_id,
-            config=source.config,
+            config=config,
             seed=int(self.ep_seed[w[0], slot]),
             slot=int(slot),
             start_step=int(self.ep_step[w[0], slot]),

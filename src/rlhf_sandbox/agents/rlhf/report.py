@@ -46,7 +46,7 @@ from rlhf_sandbox.agents.rlhf.fidelity_report import (
 from rlhf_sandbox.agents.rlhf.report_md import markdown
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps
 from rlhf_sandbox.agents.teachers.oracles import Oracle
-from rlhf_sandbox.envs.ids import ARENA_V0
+from rlhf_sandbox.envs.ids import is_game_spec, trains_by_role
 from rlhf_sandbox.envs.vector import decision_hz, make_vec_env
 from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import ClipStore
@@ -83,10 +83,11 @@ def score_policy(
     seed: int = EVAL_SEED,
 ) -> tuple[PolicyScore, StepLog]:
     """Evaluate on fresh seeds: env return, oracle return, and every step kept."""
-    venv = make_vec_env(s.env_id, 1 if s.env_id != ARENA_V0 else s.ppo.n_envs, 0, **s.env_kwargs)
+    by_role = trains_by_role(s.env_id)
+    venv = make_vec_env(s.env_id, s.ppo.n_envs if by_role else 1, 0, **s.env_kwargs)
     recorder = StepRecorder(venv.action_space)
     venv.close()
-    if s.env_id == ARENA_V0:  # no Gymnasium id: the role's SB3 VecEnv
+    if by_role:  # no Gymnasium id: the role's SB3 VecEnv (arena_v0, a PettingZoo game)
         venv = make_vec_env(s.env_id, s.ppo.n_envs, seed, **s.env_kwargs)
         res = evaluate_vec(policy, venv, episodes, recorder)
         venv.close()
@@ -105,7 +106,8 @@ def score_policy(
 
 def _env_facts(s: RLHFSettings) -> tuple[Any, float]:
     """The env's action space and decisions per second."""
-    venv = make_vec_env(s.env_id, 1 if s.env_id != ARENA_V0 else s.ppo.n_envs, 0, **s.env_kwargs)
+    n = s.ppo.n_envs if trains_by_role(s.env_id) else 1
+    venv = make_vec_env(s.env_id, n, 0, **s.env_kwargs)
     try:
         return venv.action_space, decision_hz(venv)
     finally:
@@ -196,9 +198,11 @@ def write_report(
     if fid and fid["curve"]:
         plot_curve(rep / "fidelity.png", fid["curve"])
     if gif:
-        if s.env_id == ARENA_V0:
-            gif_venv = make_vec_env(s.env_id, 1, EVAL_SEED, **s.env_kwargs)
-            vec_gif(policies["rlhf"], gif_venv, rep / "policy.gif")
+        if trains_by_role(s.env_id):
+            drawn = {"render_mode": "rgb_array"} if is_game_spec(s.env_id) else {}
+            gif_venv = make_vec_env(s.env_id, 1, EVAL_SEED, **s.env_kwargs, **drawn)
+            gif = vec_gif(policies["rlhf"], gif_venv, rep / "policy.gif") > 0
+            gif_venv.close()
         else:
             gif_path = rep / "policy.gif"
             record_gif(

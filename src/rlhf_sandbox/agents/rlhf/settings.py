@@ -39,7 +39,8 @@ class RLHFSettings:
 
     env_id: str = setting(
         doc="Gymnasium id to train on (ours, or any id with a Box observation and a Box or"
-        " Discrete action; arena_v0 for the PettingZoo arena)"
+        " Discrete action; arena_v0 for the PettingZoo arena), or your own PettingZoo game as"
+        " MODULE[:FACTORY] (code you run: see docs/ARENA.md)"
     )
     env_kwargs: dict[str, Any] = setting(
         factory=dict, doc="keyword arguments of the env (ours: fields of its config dataclass)"

@@ -26,7 +26,7 @@ from rlhf_sandbox.agents.teachers.oracles import (
 from rlhf_sandbox.agents.teachers.plugin import is_plugin_spec, load_oracle
 from rlhf_sandbox.agents.teachers.raters import PRESETS, SyntheticRater, rater_config
 from rlhf_sandbox.envs import ARENA_IDS, DRIVING_IDS
-from rlhf_sandbox.envs.ids import ARENA_V0
+from rlhf_sandbox.envs.ids import ARENA_V0, is_game_spec
 
 HUMAN = "human"
 TEACHERS = (*ORACLE_NAMES, HUMAN)
@@ -104,6 +104,12 @@ class Teacher:
             return
         kind = oracle_env_kind(self.oracle)
         ok = {"driving": DRIVING_IDS, "arena": (*ARENA_IDS, ARENA_V0)}.get(kind)
+        if ok is not None and is_game_spec(env_id):
+            raise ValueError(
+                f"teacher {self.oracle!r} reads {kind} features of our worlds; the PettingZoo"
+                f" game {env_id!r} has none (use teacher 'env' for its own reward, your own"
+                " oracle as MODULE:ATTR over its info entries, or human)"
+            )
         if ok is not None and env_id not in ok:
             raise ValueError(
                 f"teacher {self.oracle!r} reads {kind} features; env {env_id!r} has none"
