@@ -133,21 +133,20 @@ class JointGame:
         if not roles:
             raise ValueError("name at least one role to train")
         self.what = what
-        self.games = [make() for _ in range(n_copies)]
+        self.games: list[Any] = []
+        try:
+            for _ in range(n_copies):
+                self.games.append(make())
+            found = group_roles(list(self.games[0].possible_agents), roles_fn)
+            self._roles = {r: self._role(r, found) for r in dict.fromkeys(roles)}
+        except BaseException:
+            for env in self.games:
+                env.close()
+            raise
         self.n_copies = n_copies
         self.roles_fn = roles_fn
-        first = self.games[0]
-        found = group_roles(list(first.possible_agents), roles_fn)
-        self.found_roles = found
+        self.found_roles = found  # every role of the game, trained or not
         self._role_of = {a: r for r, agents in found.items() for a in agents}
-        self._roles: dict[str, _Role] = {}
-        for r in dict.fromkeys(roles):
-            if r not in found:
-                raise GameError(
-                    f"{what}: no agent has the role {r!r}; roles found: {roles_text(found)}"
-                )
-            obs_space, act_space = role_spaces(first, r, found[r])
-            self._roles[r] = _Role(r, found[r], obs_space, act_space)
         self.others = others
         self.threaded = threaded
         self.timeout_s = timeout_s
@@ -167,6 +166,14 @@ class JointGame:
         self._envs_closed = False
         self.views: dict[str, RoleVecEnv] = {r: RoleVecEnv(self, r) for r in self._roles}
         self.seed(seed)
+
+    def _role(self, role: str, found: dict[str, tuple[str, ...]]) -> _Role:
+        if role not in found:
+            raise GameError(
+                f"{self.what}: no agent has the role {role!r}; roles found: {roles_text(found)}"
+            )
+        obs_space, act_space = role_spaces(self.games[0], role, found[role])
+        return _Role(role, found[role], obs_space, act_space)
 
     # ------------------------------------------------------------------ control
     def seed(self, seed: int | None) -> list[int]:
@@ -478,24 +485,29 @@ class RoleVecEnv(VecEnv):
     def _slots(self, indices: VecEnvIndices) -> Iterable[int]:
         return self._get_indices(indices)
 
+    # The game copies' own attributes and methods, under the game's lock (a joint step in
+    # another thread never runs halfway through one).
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         if attr_name == "render_mode":
             return [self.render_mode for _ in self._slots(indices)]
         games = self.game.games
-        return [getattr(games[self.copy_of(i)], attr_name) for i in self._slots(indices)]
+        with self.game._cond:
+            return [getattr(games[self.copy_of(i)], attr_name) for i in self._slots(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        for i in self._slots(indices):
-            setattr(self.game.games[self.copy_of(i)], attr_name, value)
+        with self.game._cond:
+            for i in self._slots(indices):
+                setattr(self.game.games[self.copy_of(i)], attr_name, value)
 
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kw: Any
     ) -> list[Any]:
         games = self.game.games
-        return [
-            getattr(games[self.copy_of(i)], method_name)(*method_args, **kw)
-            for i in self._slots(indices)
-        ]
+        with self.game._cond:
+            return [
+                getattr(games[self.copy_of(i)], method_name)(*method_args, **kw)
+                for i in self._slots(indices)
+            ]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._slots(indices)]
