@@ -1,7 +1,8 @@
 """``rlhf-sandbox play ENV_ID``: drive a world by keyboard; demonstrations and corrections.
 
-``play ENV_ID [--run runs/NAME] [--rater NAME] [--seed S] [--role npc|player]`` stores
-each episode as demonstration clips; ``--correct --policy runs/NAME|policy.pt|policy.zip``
+``play ENV_ID [--run runs/NAME] [--rater NAME] [--seed S] [--role npc|player] [--npc NPC]``
+stores each episode as demonstration clips (``arena_v0 --npc companion_1``: of that NPC,
+for its role); ``--correct --policy runs/NAME|policy.pt|policy.zip``
 lets the policy drive until T (take over) and stores the person's segment as a correction
 of the policy's from the same start state. A run folder holding ``settings.json`` (a
 ``train`` run) gives the env settings and the clip length, so the loop can learn from
@@ -23,12 +24,12 @@ DEFAULT_CLIP_SECONDS = 2.0  # the loop's default (RLHFSettings.clip_seconds)
 
 
 def _env_id(name: str) -> str:
-    from rlhf_sandbox.envs import ARENA_IDS, DRIVING_IDS
+    from rlhf_sandbox.envs.ids import ARENA_V0
+    from rlhf_sandbox.feedback_ui.worlds import PLAYABLE
 
-    ours = DRIVING_IDS + ARENA_IDS
-    full = name if "/" in name else f"rlhf_sandbox/{name}"
-    if full not in ours:
-        raise ValueError(f"unknown env id {name!r}; play knows {', '.join(ours)}")
+    full = name if "/" in name or name == ARENA_V0 else f"rlhf_sandbox/{name}"
+    if full not in PLAYABLE:
+        raise ValueError(f"unknown env id {name!r}; play knows {', '.join(PLAYABLE)}")
     return full
 
 
@@ -48,6 +49,55 @@ def _run_settings(run: Path, env_id: str) -> dict[str, Any]:
     return settings
 
 
+def _role_folder(run: Path) -> tuple[Path, dict[str, Any]] | None:
+    """A run of several roles (``roles/ROLE/``): its first role's folder and settings (the
+    arena settings the roles share), or None for any other folder."""
+    from rlhf_sandbox.store.run_folder import RunFolder
+
+    roles = RunFolder(run).roles()
+    if not roles:
+        return None
+    first = RunFolder(run).role(roles[0])
+    return first.path, first.read_settings()
+
+
+def _npc_run(world: Any, run_dir: Path, settings: dict[str, Any], several: bool) -> Path:
+    """Where the NPC's demonstrations go: a run training its role (the role's own folder in
+    a run of several roles); a run training another role is refused (its reward model would
+    learn from another role's behaviour)."""
+    from rlhf_sandbox.store.run_folder import RunFolder
+
+    role, agent = world.subject["role"], world.subject["agent"]
+    if several:
+        folder = RunFolder(run_dir)
+        if role not in folder.roles():
+            raise ValueError(
+                f"{run_dir} trains the roles {', '.join(folder.roles())}; {agent} is a {role}:"
+                " pick an NPC of one of them"
+            )
+        target = folder.role(role).path
+        _run_settings(target, world.env_id)
+        return target
+    trained = settings.get("env_kwargs", {}).get("role")
+    if trained is not None and trained != role:
+        same = [
+            n
+            for n, r in zip(_agent_names(world.config), world.config.roles, strict=True)
+            if r == trained
+        ]
+        raise ValueError(
+            f"{run_dir} trains the {trained} role; {agent} is a {role}: pick "
+            f"{' or '.join(same) or f'a {trained}'}, or another --run"
+        )
+    return run_dir
+
+
+def _agent_names(config: Any) -> list[str]:
+    from rlhf_sandbox.envs.arena_config import agent_names
+
+    return agent_names(config)
+
+
 def command(
     env_id: Annotated[str, typer.Argument(help="env to play, e.g. Highway-v0 (rlhf_sandbox/...)")],
     run: Annotated[
@@ -58,6 +108,13 @@ def command(
         int | None, typer.Option(min=0, help="seed of the first episode (default: random)")
     ] = None,
     role: Annotated[str, typer.Option(help="arena: drive the env's NPC, or the player")] = "npc",
+    npc: Annotated[
+        str | None,
+        typer.Option(
+            help="arena_v0: the NPC to drive, by agent name (companion_1) or index in roles"
+            " (default: the first NPC of the --run's role, else the first agent)"
+        ),
+    ] = None,
     correct: Annotated[
         bool, typer.Option(help="correction mode: the policy drives, T takes over")
     ] = False,
@@ -92,9 +149,17 @@ def command(
         run_dir = run if run is not None else Path("runs") / f"play-{env.split('/')[-1]}"
         if run is not None and run.exists() and not run.is_dir():
             raise ValueError(f"--run {run} is not a folder")
-        settings = _run_settings(run_dir, env)
+        several = _role_folder(run_dir)
+        settings = several[1] if several is not None else _run_settings(run_dir, env)
+        if several is not None:
+            _run_settings(several[0], env)  # the env must be the run's
         kwargs = {**settings.get("env_kwargs", {}), **env_kwargs(env_arg)}
-        kwargs.pop("role", None)
+        trained = kwargs.pop("role", None)
+        prefer: tuple[str, ...] = ()  # without --npc: the first NPC of a role the run trains
+        if several is not None:
+            prefer = tuple(RunFolder(run_dir).roles())
+        elif isinstance(trained, str):
+            prefer = (trained,)
         secs = (
             clip_seconds
             if clip_seconds is not None
@@ -106,13 +171,17 @@ def command(
             raise ValueError("--policy is for correction mode: add --correct")
         if correct and role == "player":
             raise ValueError("--correct takes over the env's agent: drop --role player")
+        from rlhf_sandbox.feedback_ui.worlds import PlayWorld
+
+        world = PlayWorld(
+            env, kwargs, "player" if role == "player" else "npc", npc, prefer_roles=prefer
+        )
+        if world.subject:  # the arena: the run (or the role's folder) that trains its role
+            run_dir = _npc_run(world, run_dir, settings, several is not None)
         if correct and policy is None:
             if not RunFolder(run_dir).policy.exists():
                 raise ValueError(f"--correct needs --policy (no policy.pt in {run_dir})")
             policy = run_dir
-        from rlhf_sandbox.feedback_ui.worlds import PlayWorld
-
-        world = PlayWorld(env, kwargs, "player" if role == "player" else "npc")
         policy_fn = None
         if correct:
             from rlhf_sandbox.feedback_ui.correct import load_policy_fn

@@ -5,6 +5,10 @@ pairs: with one controlled NPC (:class:`ArenaSingleCore`) slot i is world i and 
 seeding contract holds (slot i of a vector env seeded s = a single env seeded s + i). With M
 controlled NPCs per world (the shared-policy route in ``agents.npc_training``) the M slots
 of a world start and end together and world w runs on the seed of its first slot.
+
+:meth:`ArenaAgentsCore.slot_subjects` names each slot's NPC (its index, agent name and
+role), and :func:`clip_subjects` turns them into the entries a slot's clips carry in their
+config, so that the feedback app rings the judged NPC (``feedback_ui/subject.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from rlhf_sandbox.config import ConfigError, build_config
-from rlhf_sandbox.envs.arena_config import ArenaConfig
+from rlhf_sandbox.envs.arena_config import ArenaConfig, agent_names
 from rlhf_sandbox.envs.arena_v0 import RENDER_SIZE, ArenaBatch
 from rlhf_sandbox.envs.core import BatchedCore, CoreEnv, CoreVectorEnv, StepResult
+from rlhf_sandbox.envs.pz_game import SUBJECT  # the key a PettingZoo game's clips use too
 
 
 class ArenaAgentsCore(BatchedCore):
@@ -28,6 +33,7 @@ class ArenaAgentsCore(BatchedCore):
         if not controlled:
             raise ConfigError("no NPC to control")
         self.m = len(controlled)
+        self.controlled = tuple(int(i) for i in controlled)
         super().__init__(n_worlds * self.m)
         self.config = config
         self.batch = ArenaBatch(config, n_worlds, np.asarray(controlled))
@@ -69,12 +75,30 @@ class ArenaAgentsCore(BatchedCore):
         """The world state of each slot's world (a world's M slots share it)."""
         return {k: v[self._world_of_slot] for k, v in self.batch.world.get_state().items()}
 
+    def slot_subjects(self) -> tuple[dict[str, Any], ...]:
+        """Each slot's NPC: ``{"npc": i, "agent": name, "role": role}``, ``i`` its index in
+        ``config.roles`` (figure ``i + 1`` of a state's ``pos``: figure 0 is the player),
+        ``name`` its agent name in ``arena_v0`` (``companion_1``)."""
+        names = agent_names(self.config)
+        npcs = [
+            {"npc": i, "agent": names[i], "role": self.config.roles[i]} for i in self.controlled
+        ]
+        return tuple(dict(npcs[s % self.m]) for s in range(self.num_envs))
+
 
 class ArenaSingleCore(ArenaAgentsCore):
     """One controlled NPC per world (NPC 0, the first in ``config.roles``)."""
 
     def __init__(self, config: ArenaConfig, n_worlds: int) -> None:
         super().__init__(config, n_worlds, (0,))
+
+
+def clip_subjects(core: Any) -> tuple[dict[str, Any], ...]:
+    """The config entry each slot's clips carry, ``{SUBJECT: {"npc", "agent", "role"}}``
+    (``ClipSource.slot_config``), for a core of NPC slots; ``()`` for any other core."""
+    if not isinstance(core, ArenaAgentsCore):
+        return ()
+    return tuple({SUBJECT: s} for s in core.slot_subjects())
 
 
 COMPANION_DEFAULTS = ArenaConfig(roles=("companion", "villager", "villager"))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlhf_sandbox.config import build_config
+from rlhf_sandbox.envs.pz_game import SUBJECT
 
 
 class Replayable(Protocol):
@@ -70,7 +71,9 @@ def _arena(config: dict[str, Any]) -> tuple[Renderer, tuple[int, int]]:
 
 
 def _tuples(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    """The world's settings of a clip's config (lists as tuples); the judged subject's entry
+    (:data:`~rlhf_sandbox.envs.pz_game.SUBJECT`, which NPC a slot's clips show) is no setting."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k != SUBJECT}
 
 
 def state_renderer(env_id: str, config: dict[str, Any]) -> tuple[Renderer, tuple[int, int]]:

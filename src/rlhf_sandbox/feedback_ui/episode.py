@@ -87,7 +87,7 @@ class Segment:
         return Clip(
             run=run,
             env_id=env_id,
-            config=self.world.config_dict,
+            config=self.world.clip_config,
             seed=self.seed,
             slot=0,
             start_step=self.start_step + start,

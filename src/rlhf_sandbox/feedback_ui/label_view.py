@@ -36,7 +36,7 @@ from rlhf_sandbox.feedback_ui.label_widgets import (
     text,
     wrap,
 )
-from rlhf_sandbox.feedback_ui.subject import MARK, draw_mark, legend_icon
+from rlhf_sandbox.feedback_ui.subject import MARK, draw_mark, legend_icon, legend_of
 from rlhf_sandbox.store.db import RunTaskRow, TrainerStatus
 
 WINDOW = (1020, 640)
@@ -192,13 +192,14 @@ class LabelView:
             text(surf, self.fonts.small, line, (MARGIN, y), DIM)
             y += 18
         y = TOP + 30 + 18 * RUBRIC_LINES + 2
-        subject = next((c.subject for c in got or () if c.subject is not None), None)
-        if subject is not None:
+        subjects = [c.subject for c in got or () if c.subject is not None]
+        if subjects:
             x = MARGIN
-            if subject.locate is not None:
+            if all(s.marked for s in subjects):
                 legend_icon(surf, (MARGIN + 9, y + 9))
                 x += 26
-            legend = subject.legend("both clips" if self.mode == COMPARE else "the clip")
+            legend = legend_of(subjects, "both clips" if self.mode == COMPARE else "the clip")
+            legend = fit(self.fonts.normal, legend, WINDOW[0] - MARGIN - x)
             text(surf, self.fonts.normal, legend, (x, y + 1), MARK_TEXT)
         else:
             text(surf, self.fonts.normal, "loading the clips...", (MARGIN, y + 1), DIM)
@@ -293,6 +294,14 @@ class LabelView:
                 text(surf, self.fonts.small, clip.error[:70], (x + w // 2, y + h // 2), WARN, True)
         name = ("LEFT", "RIGHT")[i] if self.mode == COMPARE else "CLIP"
         text(surf, self.fonts.normal, name, (x + 8, y + 6), TEXT)
+        if clip is not None and clip.subject is not None and clip.subject.agent:
+            # which agent this clip judges (two clips of one role may judge two NPCs), under
+            # the clip's name: in the margin beside the arena's square
+            lines = ("judge:", clip.subject.agent)
+            cw = max(self.fonts.small.size(t)[0] for t in lines)
+            pygame.draw.rect(surf, PANEL_BG, (x + 4, y + 26, cw + 8, 34))
+            for j, t in enumerate(lines):
+                text(surf, self.fonts.small, t, (x + 8, y + 28 + 16 * j), MARK_TEXT)
         if ctl.overlay_on:
             self._curve(surf, ctl, i, clip)
 

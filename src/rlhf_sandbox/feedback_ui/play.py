@@ -2,8 +2,9 @@
 
 The window shows the world at the simulation rate (driving: ``sim_hz`` frames a second;
 the arena: one frame per step), a decision every ``substeps`` frames, so the game runs at
-the env's policy rate with a steady frame rate. The keys pressed while a decision's frames
-are shown, and those held at its end, make the person's action
+the env's policy rate with a steady frame rate. In the arena the NPC the person drives is
+ringed in yellow, as the feedback app rings the judged NPC, and the HUD names it. The keys
+pressed while a decision's frames are shown, and those held at its end, make the person's action
 (:mod:`rlhf_sandbox.feedback_ui.keys`). The logic lives in
 :class:`~rlhf_sandbox.feedback_ui.session.PlaySession`; this module draws and reads keys.
 
@@ -61,6 +62,12 @@ class PlayApp:
         self.pressed: list[str] = []
         self.held: set[str] = set()
         self._state: State = session.world.state()
+        self._ring: Any = None  # where the driven NPC is in a frame (the arena, role npc)
+        world = session.world
+        if world.subject and world.role == "npc":
+            from rlhf_sandbox.feedback_ui.subject import subject_for
+
+            self._ring = subject_for(world.env_id, world.clip_config).locate
 
     # ------------------------------------------------------------------ events
     def _events(self) -> None:
@@ -96,10 +103,25 @@ class PlayApp:
             surf = pg.transform.smoothscale(surf, self.view)
         self.screen.fill(BG)
         self.screen.blit(surf, (0, 0))
+        if self._ring is not None:
+            from rlhf_sandbox.feedback_ui.subject import draw_mark
+
+            try:
+                x, y0, r = self._ring(state, self.view)
+                draw_mark(self.screen, (x, y0, r))
+            except (KeyError, IndexError, ValueError):
+                pass
         y = self.view[1] + 6
         w = s.world
         mode = "CORRECT" if s.correct else "PLAY"
-        role = "" if w.driving else f"  role {w.role}"
+        role = ""
+        if w.subject:
+            agent = w.subject["agent"]
+            role = (
+                f"  you: the player (white); clips of {agent}"
+                if w.role == "player"
+                else f"  you drive {agent} ({w.subject['role']}, ringed in yellow)"
+            )
         head = f"{mode}  {w.env_id.split('/')[-1]}{role}  rater {s.rater}"
         if self.paused:
             head += "   [PAUSED]"

@@ -157,7 +157,7 @@ def load_clip(clips: Any, clip_id: str, size: tuple[int, int]) -> LoadedClip:
         drawer = FrameDrawer(clip, size)
         frames = [drawer.surface(k) for k in range(drawer.n)]
         subject = subject_for(clip.env_id, clip.config)
-        marks = positions(subject, clip.states, drawer.n, size)
+        marks = positions(subject, clip, drawer.n, size)
         return LoadedClip(
             clip_id, frames, clip.fps, clip.substeps, clip.T, clip.env_id,
             marks=marks, subject=subject,
@@ -287,7 +287,7 @@ class Prefetcher:
             subject = subject_for(clip.env_id, clip.config)
             loaded = LoadedClip(
                 clip_id, [drawer.surface(0)], clip.fps, clip.substeps, clip.T, clip.env_id,
-                n_frames=drawer.n, marks=positions(subject, clip.states, drawer.n, size),
+                n_frames=drawer.n, marks=positions(subject, clip, drawer.n, size),
                 subject=subject,
             )  # fmt: skip
         except (KeyError, ValueError, OSError) as e:
