@@ -186,3 +186,40 @@ def read_rubric(path: Path | None) -> str | None:
     if "\x00" in text:
         raise ValueError(f"--rubric {path}: not a text file (it holds NUL bytes)")
     return text.removeprefix("\ufeff").replace("\r\n", "\n").strip()
+
+
+RoleOption = Annotated[
+    str | None,
+    typer.Option(help="the role, in a run of several roles (its folder roles/ROLE/)"),
+]
+
+
+def role_folder(run: Path, role: str | None) -> tuple[Any, str | None]:
+    """``--run DIR [--role R]``: the run folder meant (a :class:`RunFolder`) and its role
+    (None: a run with no role). A run of several roles needs ``--role``, one of its roles; a
+    run of one role takes none, or its own. ValueError otherwise, naming the roles."""
+    from rlhf_sandbox.store.run_folder import RunFolder
+
+    if not run.is_dir():
+        raise ValueError(
+            f"--run {run}: no such run folder" if not run.exists() else f"--run {run}: not a folder"
+        )
+    rf = RunFolder(run)
+    roles = rf.roles()
+    if roles:
+        if role is None:
+            raise ValueError(f"{run} holds roles {', '.join(roles)}: pick one with --role")
+        if role not in roles:  # a checked name from the folder, never the option's text
+            raise ValueError(f"unknown role {role!r}; {run} holds roles {', '.join(roles)}")
+        return rf.role(role), role
+    saved = None
+    if rf.settings.is_file():
+        kw = rf.read_settings().get("env_kwargs") or {}  # a JSONDecodeError is a ValueError
+        if not isinstance(kw, dict):
+            raise ValueError(f"{rf.settings}: env_kwargs is not a JSON object")
+        saved = kw.get("role")
+    if role is not None and role != saved:
+        if isinstance(saved, str):
+            raise ValueError(f"unknown role {role!r}; {run} trained role {saved!r} only")
+        raise ValueError(f"--role {role!r}: {run} is a run of one policy with no roles")
+    return rf, saved if isinstance(saved, str) else None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rlhf_sandbox.cli.common import check_out_parent, fail, one_torch_thread, setup
+from rlhf_sandbox.cli.common import check_out_parent, fail, one_torch_thread, role_folder, setup
 
 if TYPE_CHECKING:
     from rlhf_sandbox.store.run_folder import RunFolder
@@ -60,7 +60,7 @@ def command(
             raise ValueError(f"unknown --format {fmt!r}; known: {', '.join(FORMATS)}")
         if fmt == "onnx" and (why := onnx_missing()) is not None:
             raise ValueError(f"--format onnx: {why}")
-        folder, role = _role_folder(run, role)
+        folder, role = role_folder(run, role)
         if not folder.policy.is_file():
             raise ValueError(
                 f"no {folder.policy.name} in {folder.path} yet (a run writes it when it ends)"
@@ -91,30 +91,6 @@ def command(
     what = f"{a} actions from {actor.obs_dim} observation values"
     typer.echo(f"wrote {dest}/: {', '.join(p.name for p in written)} ({what})")
     _hint(dest, fmt, actor.obs_dim)
-
-
-def _role_folder(run: Path, role: str | None) -> tuple[RunFolder, str | None]:
-    """The run folder to export and its role (None: a run with no role)."""
-    from rlhf_sandbox.store.run_folder import RunFolder
-
-    if not run.is_dir():
-        raise ValueError(
-            f"--run {run}: no such run folder" if not run.exists() else f"--run {run}: not a folder"
-        )
-    rf = RunFolder(run)
-    roles = rf.roles()
-    if roles:
-        if role is None:
-            raise ValueError(f"{run} holds roles {', '.join(roles)}: pick one with --role")
-        if role not in roles:  # a checked name from the folder, never the option's text
-            raise ValueError(f"unknown role {role!r}; {run} holds roles {', '.join(roles)}")
-        return rf.role(role), role
-    saved = (_settings(rf).get("env_kwargs") or {}).get("role") if rf.settings.is_file() else None
-    if role is not None and role != saved:
-        if isinstance(saved, str):
-            raise ValueError(f"unknown role {role!r}; {run} trained role {saved!r} only")
-        raise ValueError(f"--role {role!r}: {run} is a run of one policy with no roles")
-    return rf, saved if isinstance(saved, str) else None
 
 
 def _settings(rf: RunFolder) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from rlhf_sandbox.cli.common import ClipsURLOption, fail, setup
+from rlhf_sandbox.cli.common import ClipsURLOption, RoleOption, fail, role_folder, setup
 
 
 def _tags(spec: str) -> list[str]:
@@ -46,6 +46,7 @@ def command(
         str | None, typer.Option(help="a shared store's URL (postgresql://USER@HOST:PORT/DB)")
     ] = None,
     clips_url: ClipsURLOption = None,
+    role: RoleOption = None,
 ) -> None:
     """Label a run's clips in a window: compare pairs or rate clips, with tags and comments."""
     from rlhf_sandbox.feedback_ui.items import MODES
@@ -65,6 +66,11 @@ def command(
         run = Path(".")
     elif not run.is_dir():
         raise fail(f"run folder {run} not found")
+    else:
+        try:
+            run = role_folder(run, role)[0].path
+        except ValueError as e:
+            raise fail(str(e)) from None
     from rlhf_sandbox.store.run_folder import RunFolder
 
     own = RunFolder(run).db

@@ -12,12 +12,13 @@ import typer
 
 from rlhf_sandbox.cli.common import (
     ClipsURLOption,
+    RoleOption,
     StoreURLOption,
     fail,
     open_store,
+    role_folder,
     store_errors,
 )
-from rlhf_sandbox.store.run_folder import RunFolder
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -30,6 +31,7 @@ def command(
     alpha: Annotated[float, typer.Option(help="significance level of the bias test")] = 0.05,
     store_url: StoreURLOption = None,
     clips_url: ClipsURLOption = None,
+    role: RoleOption = None,
 ) -> None:
     """Per-rater counts, agreement (kappa), self-consistency, position bias; win rates."""
     from rlhf_sandbox.agents.feedback import clip_queue as cq
@@ -44,7 +46,7 @@ def command(
         elif run is None:
             raise ValueError("give --run (a run folder) or --store (a store URL)")
         else:
-            store = RunFolder(run).open_store()
+            store = role_folder(run, role)[0].open_store()
     except store_errors() as e:
         raise fail(str(e)) from None
     db = store.db

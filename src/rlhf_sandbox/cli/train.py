@@ -16,7 +16,13 @@ from typing import Annotated, Any
 import typer
 
 from rlhf_sandbox.agents.policy.ppo import PPOSettings
-from rlhf_sandbox.agents.rlhf.settings import DEVICE, SEED, TEACHER, RLHFSettings
+from rlhf_sandbox.agents.rlhf.settings import (
+    DEFAULT_LABELS,
+    DEVICE,
+    SEED,
+    TEACHER,
+    RLHFSettings,
+)
 from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged
 from rlhf_sandbox.cli.common import (
     ClipsURLOption,
@@ -61,10 +67,14 @@ def command(
             help="SPEC[:RATER]: a built-in oracle (courteous, highway, merge, crossing,"
             " companion, guard, env), your own as MODULE:ATTR (code you run: see"
             " docs/ORACLES.md), or human; RATER: perfect, stochastic, mistake, skip, equal,"
-            " myopic"
+            " myopic. Several roles of a game in one run: ROLE=SPEC,... (--env arena_v0"
+            " alone trains companion=companion,guard=guard)"
         ),
     ] = None,
-    labels: Annotated[int | None, typer.Option(min=0, help=_doc("labels"))] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help=_doc("labels")),
+    ] = None,
     timesteps: Annotated[int | None, typer.Option(min=1, help=_doc("timesteps"))] = None,
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/rlhf"),
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
@@ -121,7 +131,14 @@ def command(
         seed=seed, human_wait=human_wait, human_min_labels=human_min_labels, beta=beta,
         gamma=gamma, eps_mistake=eps_mistake, skip=skip, equal=equal,
     )  # fmt: skip
+    if roles_run(env, teacher, env_arg, out, resume):
+        train_roles(
+            given, env_arg, config, out, resume=resume, report=report, baseline=baseline,
+            episodes=eval_episodes, store=store, task=(question, rubric),
+        )  # fmt: skip
+        return
     try:
+        given["labels"] = _count(labels)
         kw = env_kwargs(env_arg)
         rubric_text = read_rubric(rubric)
         if question is not None or rubric_text is not None:
@@ -145,6 +162,142 @@ def command(
         settings, out, resume=resume, report=report, baseline=baseline, episodes=eval_episodes,
         store=(store, clips_url, store_run), task=(question, rubric_text),
     )  # fmt: skip
+
+
+def _count(labels: str | None) -> int | None:
+    if labels is None:
+        return None
+    try:
+        n = int(labels)
+    except ValueError:
+        raise ValueError(
+            f"--labels {labels!r}: a whole number (ROLE=N,... only in a run of several roles)"
+        ) from None
+    if n < 0:
+        raise ValueError(f"--labels must be >= 0, got {n}")
+    return n
+
+
+def roles_run(
+    env: str | None, teacher: str | None, env_arg: list[str] | None, out: Path, resume: bool
+) -> bool:
+    """Whether this ``train`` is a run of several roles: ``--teacher ROLE=SPEC,...``, or
+    ``--env arena_v0`` with neither a teacher nor a role; on ``--resume``, a folder of one."""
+    from rlhf_sandbox.agents.rlhf.roles import is_role_map, is_roles_run
+    from rlhf_sandbox.envs.ids import ARENA_V0
+
+    if resume:
+        return out.is_dir() and is_roles_run(out)
+    if is_role_map(teacher):
+        return True
+    named_role = any(a.partition("=")[0].strip() == "role" for a in env_arg or [])
+    return env == ARENA_V0 and teacher is None and not named_role
+
+
+def train_roles(
+    given: dict[str, Any],
+    env_arg: list[str] | None,
+    config: Path | None,
+    out: Path,
+    *,
+    resume: bool,
+    report: bool,
+    baseline: bool,
+    episodes: int,
+    store: str | None,
+    task: tuple[str | None, Path | None],
+) -> None:
+    """Train several roles of one game together (``agents.rlhf.roles``), then report."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rlhf_sandbox.agents.rlhf.roles import (
+        ARENA_ROLES,
+        RolesRun,
+        parse_role_map,
+        plan_roles,
+        split_labels,
+        write_roles_report,
+    )
+    from rlhf_sandbox.agents.rlhf.run import train_oracle_algo
+    from rlhf_sandbox.agents.rlhf.settings import build_settings
+    from rlhf_sandbox.cli.report import print_warnings
+
+    try:
+        if store is not None or task != (None, None):
+            raise ValueError(
+                "a run of several roles keeps a store per role in its folder: drop --store,"
+                " --question and --rubric (give them to `queue` per role)"
+            )
+        plan = None
+        if resume:
+            named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+            named += ["--env-arg"] * bool(env_arg) + ["--config"] * (config is not None)
+            if named:
+                raise ValueError(
+                    "--resume continues the run with its own settings; drop "
+                    + ", ".join(dict.fromkeys(named))
+                )
+        else:
+            teacher = given.get("teacher")
+            teachers = parse_role_map(teacher, "--teacher") if teacher else dict(ARENA_ROLES)
+            file = read_toml(config)
+            kw = env_kwargs(env_arg)
+            labels = split_labels(given.get("labels"), list(teachers), DEFAULT_LABELS)
+
+            def build(role: str, spec: str, n: int) -> RLHFSettings:
+                values = {FLAGS[k]: v for k, v in given.items() if k not in ("teacher", "labels")}
+                values.update({f"env_kwargs.{k}": v for k, v in kw.items()})
+                values.update({TEACHER: spec, "labels": n, "env_kwargs.role": role})
+                try:
+                    return build_settings(file, values)
+                except ValueError as e:
+                    raise ValueError(f"role {role}: {e}") from None
+
+            plan = plan_roles(teachers, labels, build)
+        one_torch_thread()
+        run = RolesRun(out, plan, resume=resume)
+    except (*store_errors(), FileExistsError, TypeError) as e:  # type: ignore[misc]
+        raise fail(str(e)) from None
+    console = Console()
+    first = run.settings[run.roles[0]]
+    console.print(
+        f"[bold]train[/]: {len(run.roles)} roles of [cyan]{run.env_id}[/] in one run,"
+        f" {first.timesteps:,} steps each -> {out}/" + (" (resumed)" if resume else "")
+    )
+    for r, s in run.settings.items():
+        console.print(f"  {r}: teacher {s.teacher_value.spec}, {s.labels} labels")
+    t0 = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"))
+    try:
+        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+            tasks = {r: bar.add_task(r, total=first.timesteps) for r in run.roles}
+
+            def show(steps: dict[str, int]) -> None:
+                for r, n in steps.items():
+                    bar.update(tasks[r], completed=n)
+
+            states = run.train(progress=show)
+    finally:
+        run.close()
+    seconds = time.perf_counter() - t0
+    for r, st in states.items():
+        console.print(
+            f"{r}: {st.num_timesteps:,} steps, {st.labels_asked} labels asked,"
+            f" reward model v{st.model_version}"
+        )
+    console.print(f"trained in {seconds:.0f} s")
+    if report:
+        trainer = train_oracle_algo(progress=False) if baseline else None
+        with console.status("evaluating every role"):
+            path, reps = write_roles_report(
+                out, episodes=episodes, baseline=trainer, seconds=seconds
+            )
+        for rep in reps.values():
+            print_warnings(console, rep.warnings)
+        console.print(f"report: {path}")
 
 
 def train_and_print(

@@ -266,9 +266,19 @@ def _same(a: gym.Space[Any], b: gym.Space[Any]) -> bool:
 
 def numeric_entries(info: Mapping[str, Any] | None) -> dict[str, float]:
     """An agent's ``info`` entries that are scalar numbers (bools as 0 or 1), as floats;
-    everything else (strings, arrays, dicts) is left out."""
+    everything else (strings, arrays, dicts) is left out, except a ``"features"`` mapping
+    (our arena's convention), whose scalar entries count too (a top-level entry of the same
+    name wins)."""
+    info = info or {}
+    nested = info.get("features")
+    out = _scalars(nested) if isinstance(nested, Mapping) else {}
+    out.update(_scalars(info))
+    return out
+
+
+def _scalars(entries: Mapping[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for k, v in (info or {}).items():
+    for k, v in entries.items():
         if not isinstance(k, str) or not k or "/" in k:
             continue
         if isinstance(v, bool | int | float) or (

@@ -39,7 +39,9 @@ class SQLiteBackend:
         self.url = f"sqlite:///{self.path}"
         self.where = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None)
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )  # a run of several roles builds its loops here and trains each on a thread
         self._conn.row_factory = sqlite3.Row
         with self._readable():
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")

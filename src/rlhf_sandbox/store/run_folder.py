@@ -50,10 +50,11 @@ REPORT = "report"
 TB = "tb"
 ROLES = "roles"
 EXPORT = "export"
+ROLES_FILE = "roles.json"  # a run of several roles: the roles it trains, in order
 
 RUN_FILES = (
     CHECKPOINT, STORE_DIR, SETTINGS, STORE_FILE, REWARD_MODELS, POLICY, "policy.json",
-    REWARD_MODEL, "reward_model.json", REPORT,
+    REWARD_MODEL, "reward_model.json", REPORT, ROLES, ROLES_FILE,
 )  # fmt: skip
 """What a run writes into its folder: a new run starts only where none of them is."""
 
@@ -148,6 +149,11 @@ class RunFolder:
     def export(self) -> Path:
         """Where ``export`` writes by default, one folder per format."""
         return self.path / EXPORT
+
+    @property
+    def roles_file(self) -> Path:
+        """A run of several roles: what it trains (``agents.rlhf.roles``)."""
+        return self.path / ROLES_FILE
 
     def roles(self) -> list[str]:
         """The roles of a run of several roles, sorted: the folders in ``roles/`` that hold

@@ -53,6 +53,7 @@ from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged, source_change
 from rlhf_sandbox.agents.teachers.raters import SyntheticRater
 from rlhf_sandbox.config import config_to_dict
+from rlhf_sandbox.envs.arena_single import clip_subjects
 from rlhf_sandbox.envs.pz_game import SUBJECT
 from rlhf_sandbox.envs.pz_joint import role_view_of
 from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
@@ -101,6 +102,7 @@ class RLHFLoop:
         store_run: str | None = None,
         question: str | None = None,
         rubric: str | None = None,
+        base: VecEnv | None = None,
     ) -> None:
         """A new run of ``settings`` in ``out``, or (``resume``) the run already there.
 
@@ -109,7 +111,10 @@ class RLHFLoop:
         which must be new there; on resume, the same store again (see
         :meth:`~rlhf_sandbox.store.run_folder.RunFolder.saved_store`). ``question`` and
         ``rubric``: what people rating the run's clips are asked (stored with the run;
-        on resume, given ones replace the stored ones)."""
+        on resume, given ones replace the stored ones). ``base``: the env to train on
+        instead of one built from the settings (a role's view of a game several roles share:
+        :mod:`~rlhf_sandbox.agents.rlhf.roles`); the loop closes it."""
+        self._base = base
         if question is not None or rubric is not None:
             check_task(question or "", rubric or "")
         self.task = (question, rubric)
@@ -192,9 +197,14 @@ class RLHFLoop:
     def _envs(self) -> tuple[RecordClips, LearnedReward]:
         s = self.s
         kw = dict(s.env_kwargs)
-        base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **kw)
+        given = self._base is not None
+        base = (
+            self._base
+            if self._base is not None
+            else make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, **kw)
+        )
         frames = self.teacher.human and core_of(base) is None
-        if frames:  # a person must see the clips of a foreign env
+        if frames and not given:  # a person must see the clips of a foreign env
             base.close()
             base = make_vec_env(s.env_id, s.ppo.n_envs, s.ppo.seed, render_mode="rgb_array", **kw)
         recorder = RecordClips(base, capacity=s.ppo.n_steps, frames=frames)
@@ -205,7 +215,13 @@ class RLHFLoop:
         base = core_of(self.venv)
         if base is not None:
             core: Any = base.core
-            return ClipSource(self.run, self.s.env_id, config_to_dict(core.config), core.policy_hz)
+            return ClipSource(
+                self.run,
+                self.s.env_id,
+                config_to_dict(core.config),
+                core.policy_hz,
+                clip_subjects(core),  # arena_v0: which NPC each slot's clips judge
+            )
         view = role_view_of(self.venv)  # a PettingZoo game: each slot's agent is named
         subjects = (
             tuple({SUBJECT: {"agent": a, "role": view.role}} for a in view.slot_agents)

@@ -25,6 +25,7 @@ from rlhf_sandbox.envs.ids import check_train_env_id
 # Budgets that fit this machine's memory: the label schedule holds one entry per rollout.
 MAX_TIMESTEPS = 10**10
 MAX_LABELS = 10**7
+DEFAULT_LABELS = 500
 MAX_ROLLOUTS = 10**7
 
 
@@ -61,7 +62,10 @@ class RLHFSettings:
         factory=dict,
         doc="rater parameters that replace the preset's (beta, gamma, eps_mistake, skip, equal)",
     )
-    labels: int = setting(500, lo=0, hi=MAX_LABELS, doc="labels to ask for in all")
+    labels: int = setting(
+        DEFAULT_LABELS, lo=0, hi=MAX_LABELS,
+        doc="labels to ask for in all (several roles: a total split evenly, or ROLE=N,...)",
+    )  # fmt: skip
     timesteps: int = setting(
         100_000,
         lo=1,
