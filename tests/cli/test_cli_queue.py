@@ -112,7 +112,7 @@ def test_queue_and_raters_bad_input(tmp_path: Path) -> None:
         (["queue", "--run", str(run), "--clips", "ghost"], "no clips in group 'ghost'"),
         (["queue", "--run", str(run), "--demos"], "no demonstration"),
         (["queue", "--run", str(run), "--clips", "policyA", "--repeat-share", "2"], "[0, 1]"),
-        (["raters", "--run", str(tmp_path / "nope")], "no store in"),
+        (["raters", "--run", str(tmp_path / "nope")], "no such run folder"),
     ]
     for args, message in cases:
         res = runner.invoke(app, args)
