@@ -15,7 +15,7 @@ import numpy as np
 from rlhf_sandbox.config import build_config
 from rlhf_sandbox.envs.core import BatchedCore, CoreEnv, CoreVectorEnv, StepResult
 from rlhf_sandbox.envs.driving_config import ID_DEFAULTS, DrivingConfig
-from rlhf_sandbox.envs.driving_obs import ACTION_SLOTS, obs_size, observe, rewards
+from rlhf_sandbox.envs.driving_obs import ACTION_SLOTS, obs_size, observe, observe_lanes, rewards
 from rlhf_sandbox.sim.driving import draw
 from rlhf_sandbox.sim.driving.params import MAX_ACCEL, MAX_STEER
 from rlhf_sandbox.sim.driving.world import VEHICLE_FIELDS, DrivingWorld, EgoCommand
@@ -57,6 +57,8 @@ class DrivingCore(BatchedCore):
         self.last_action[mask] = 0.0
 
     def observe(self) -> np.ndarray:
+        if self.config.observation == "lanes":
+            return observe_lanes(self.world, self.last_action)
         return observe(self.world, self.last_action, self.config.observe_vehicles)
 
     def command(self, actions: np.ndarray) -> EgoCommand:
@@ -154,6 +156,10 @@ _DOC = """
     its last action (one-hot, or the two continuous values), then the K
     (``observe_vehicles``) nearest vehicles in the ego's frame: presence, dx / 100,
     dy / 20, dvx / 40, dvy / 40, cos and sin of relative heading; absent rows are zero.
+    With ``observation="lanes"`` (the highway only) ``Box(-1, 1, (28,))``: the ego and its
+    last action as above, then for the ego's left lane, its own and its right: whether the
+    lane exists, the gap to the nearest vehicle ahead / 100 m (1: none within 100 m), that
+    vehicle's speed relative to the ego / 40, and the same two for the nearest behind.
 
     ## Rewards
     highway-env's: ``collision_reward * collision + right_lane_reward * lane / (lanes - 1)

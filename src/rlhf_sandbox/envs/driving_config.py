@@ -46,6 +46,11 @@ class DrivingConfig:
         "discrete", doc="meta-actions, or (acceleration, steering) in [-1, 1]"
     )
     observe_vehicles: int = setting(5, lo=1, hi=32, doc="nearest vehicles in the observation")
+    observation: Literal["kinematics", "lanes"] = setting(
+        "kinematics",
+        doc="'kinematics': the nearest vehicles (observe_vehicles); 'lanes': gaps and speeds"
+        " ahead and behind in the ego's lane and its neighbours (the highway only)",
+    )
     collision_reward: float = setting(-1.0, lo=-100.0, hi=0.0, doc="weight of a collision")
     right_lane_reward: float = setting(0.1, lo=0.0, hi=100.0, doc="weight of the rightmost lane")
     high_speed_reward: float = setting(0.4, lo=0.0, hi=100.0, doc="weight of high speed")
@@ -88,6 +93,8 @@ class DrivingConfig:
                 check_road(parse_event(text), self.road)
             except ValueError as e:
                 raise ConfigError(f"DrivingConfig.events: {e}") from None
+        if self.observation == "lanes" and self.road != "highway":
+            raise ConfigError("DrivingConfig.observation 'lanes' is for the highway road only")
         if self.events and self.vehicles < 1:
             raise ConfigError("DrivingConfig.events need NPC vehicles (vehicles >= 1)")
 

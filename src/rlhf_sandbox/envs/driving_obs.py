@@ -6,6 +6,7 @@ import numpy as np
 
 from rlhf_sandbox.envs.driving_config import DrivingConfig
 from rlhf_sandbox.sim.driving import kernels
+from rlhf_sandbox.sim.driving.params import LENGTH
 from rlhf_sandbox.sim.driving.world import DrivingWorld
 
 EGO_FEATURES = 8  # speed, cos h, sin h, lane offset, lane, acceleration, target speed, on road
@@ -16,7 +17,14 @@ X_SCALE = 100.0  # [m]
 Y_SCALE = 20.0  # [m]
 
 
+LANE_FEATURES = 5  # lane exists, gap ahead, leader's relative speed, gap behind, follower's
+LANES_SEEN = 3  # the ego's left lane, its own, its right lane
+GAP_SCALE = 100.0  # [m] a gap this long or longer (or none) reads 1
+
+
 def obs_size(config: DrivingConfig) -> int:
+    if config.observation == "lanes":
+        return EGO_FEATURES + ACTION_SLOTS + LANES_SEEN * LANE_FEATURES
     return EGO_FEATURES + ACTION_SLOTS + config.observe_vehicles * VEHICLE_FEATURES
 
 
@@ -35,6 +43,45 @@ def observe(world: DrivingWorld, last_action: np.ndarray, k: int) -> np.ndarray:
         out,
     )  # fmt: skip
     return out.astype(np.float32)
+
+
+def observe_lanes(world: DrivingWorld, last_action: np.ndarray) -> np.ndarray:
+    """``[B, 8 + A + 15]`` float32 in [-1, 1]: the ego and its last action as in
+    :func:`observe`, then per lane (the ego's left, its own, its right): whether it exists,
+    the bumper-to-bumper gap to the nearest vehicle ahead in it and that vehicle's speed
+    relative to the ego, the gap to the nearest vehicle behind and its relative speed (gaps
+    / 100 m, 1 when none is within 100 m; speeds / 40 m/s). A vehicle counts in the lane it
+    is in or changing into. Stations along the ego's lane: for straight parallel lanes (the
+    highway); other roads take ``observation="kinematics"``."""
+    w, r = world, world.road
+    base = observe(world, last_action, 1)[:, : EGO_FEATURES + last_action.shape[1]]
+    b = np.arange(w.n)
+    ego_lane = w.lane[:, 0]
+    d = r.direction[ego_lane]  # [B, 2]
+    station = (w.x - w.x[:, :1]) * d[:, :1] + (w.y - w.y[:, :1]) * d[:, 1:]  # [B, N]
+    rel_speed = (w.speed - w.speed[:, :1]) / SPEED_SCALE
+    out = np.zeros((w.n, LANES_SEEN * LANE_FEATURES))
+    others = np.arange(w.x.shape[1]) > 0
+    for k, side in enumerate((r.left, None, r.right)):
+        lane = ego_lane if side is None else side[ego_lane]
+        exists = lane >= 0
+        in_lane = (w.lane == lane[:, None]) | (w.prev_lane == lane[:, None])
+        mine = in_lane & others[None, :] & exists[:, None]
+        ahead = np.where(mine & (station >= 0), station, np.inf)
+        behind = np.where(mine & (station < 0), -station, np.inf)
+        lead, follow = ahead.argmin(axis=1), behind.argmin(axis=1)
+        gap_a = np.clip((ahead[b, lead] - LENGTH) / GAP_SCALE, 0.0, 1.0)
+        gap_b = np.clip((behind[b, follow] - LENGTH) / GAP_SCALE, 0.0, 1.0)
+        has_a, has_b = np.isfinite(ahead[b, lead]), np.isfinite(behind[b, follow])
+        o = out[:, k * LANE_FEATURES : (k + 1) * LANE_FEATURES]
+        o[:, 0] = exists
+        o[:, 1] = np.where(has_a, gap_a, 1.0)
+        o[:, 2] = np.where(has_a & (gap_a < 1.0), rel_speed[b, lead], 0.0)
+        o[:, 3] = np.where(has_b, gap_b, 1.0)
+        o[:, 4] = np.where(has_b & (gap_b < 1.0), rel_speed[b, follow], 0.0)
+        o[~exists] = 0.0
+    full = np.concatenate([base, np.clip(out, -1.0, 1.0)], axis=1)
+    return full.astype(np.float32)
 
 
 def rewards(

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from rlhf_sandbox.agents.evaluation.harness import load_suite, run_scenario
-from rlhf_sandbox.agents.evaluation.harness.drivers import DriverError, parse_driver, random_actions
+from rlhf_sandbox.agents.evaluation.harness.drivers import (
+    DriverError,
+    check_driver_config,
+    parse_driver,
+    random_actions,
+)
 
 OBS = gym.spaces.Box(-1.0, 1.0, (48,), np.float32)
 DISCRETE = gym.spaces.Discrete(5)
@@ -83,6 +88,21 @@ def test_run_folder_settings_that_define_the_policy_apply(sb3_model: Path, tmp_p
     res = run_scenario(d, scenario)
     assert res.config.policy_hz == 5 and res.config.lanes == scenario.config.lanes
     assert all(e.metrics["steps"] <= 5 * 15 for e in res.episodes)
+
+
+def test_a_run_that_observes_lanes_is_refused_off_the_highway(
+    sb3_model: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(sb3_model / "run", run)
+    (run / "settings.json").write_text(json.dumps({"env_kwargs": {"observation": "lanes"}}))
+    d = parse_driver(str(run))
+    assert d.overrides == {"observation": "lanes"}
+    merge = next(s for s in load_suite("smoke").scenarios if s.config.road != "highway")
+    with pytest.raises(DriverError, match="highway road only"):
+        check_driver_config(d, merge.config)
 
 
 def test_not_an_sb3_zip(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ Spec strings (``--policy`` / ``--baseline``):
 * a path to a stable-baselines3 ``.zip``. **Trusted input only**: SB3 unpickles part of
   the file, which can run code. Observation normalisation (``VecNormalize``) is not applied.
 * a run folder of ``rlhf-sandbox train`` / ``ppo`` (``policy.pt`` + ``policy.json``, no
-  pickle), or the ``policy.pt`` itself. The run's ``action``, ``observe_vehicles`` and
-  ``policy_hz`` settings (``settings.json``) apply in every scenario, since the policy was
-  trained with them.
+  pickle), or the ``policy.pt`` itself. The run's ``action``, ``observe_vehicles``,
+  ``observation`` and ``policy_hz`` settings (``settings.json``) apply in every scenario,
+  since the policy was trained with them.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``act(obs [N, D], episode_seed [N], step [N]) -> actions [N, ...]``"""
 BUILT_IN = ("idm", "random", "constant")
 # Settings of a trained policy's env that define its inputs and outputs.
-INTERFACE_FIELDS = ("action", "observe_vehicles", "policy_hz")
+INTERFACE_FIELDS = ("action", "observe_vehicles", "observation", "policy_hz")
 _SALT = 0x5EED
 
 
@@ -161,7 +161,8 @@ def _check_spaces(name: str, policy: Any, obs: gym.Space[Any], act: gym.Space[An
     if not (spaces_match(policy.observation_space, obs) and spaces_match(policy.action_space, act)):
         raise DriverError(
             f"policy {name}: its spaces ({policy.observation_space}, {policy.action_space}) "
-            f"differ from the scenario's ({obs}, {act}); check action / observe_vehicles"
+            f"differ from the scenario's ({obs}, {act}); check action, observe_vehicles and "
+            "observation"
         )
 
 
