@@ -1,4 +1,5 @@
-"""What the reward model reads and reports: a batch of labelled segment pairs, a fit's report."""
+"""What the reward model reads and reports: a batch of labelled segment pairs, unlabelled
+pairs (SURF's pseudo-labels), a fit's report."""
 
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ class PreferenceBatch(NamedTuple):
         )
 
 
+class SegmentPairs(NamedTuple):
+    """``U`` unlabelled pairs of segments, ``T`` steps each, shaped as in
+    :class:`PreferenceBatch` (no target): what a fit may pseudo-label
+    (:mod:`rlhf_sandbox.agents.reward.surf`)."""
+
+    obs_left: np.ndarray
+    act_left: np.ndarray
+    obs_right: np.ndarray
+    act_right: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        """``U``"""
+        return int(np.shape(self.obs_left)[0])
+
+
 @dataclass(frozen=True)
 class FitReport:
     """How one :meth:`RewardEnsemble.fit` went. Losses are the members' mean Bradley-Terry
@@ -69,6 +86,13 @@ class FitReport:
     """epochs run (passes over each member's resample), at most ``max_epochs``"""
     seconds: float
     """wall-clock time of the fit [s]"""
+    n_dropped: int = 0
+    """training pairs RIME left out of the last epoch (``rime``; 0 without it)"""
+    n_flipped: int = 0
+    """training pairs RIME trained with the label flipped in the last epoch"""
+    n_pseudo: int = 0
+    """unlabelled pairs the fitted ensemble's mean chance puts at ``pseudo_threshold`` or
+    beyond, i.e. that it would pseudo-label (SURF; 0 without unlabelled pairs)"""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (nan becomes None)."""
@@ -77,9 +101,12 @@ class FitReport:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FitReport:
-        """The inverse of :meth:`to_json`."""
+        """The inverse of :meth:`to_json` (reports saved before a field existed get its
+        default)."""
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            if f.name not in d and f.default is not dataclasses.MISSING:
+                continue
             v = d[f.name]
             kw[f.name] = int(v) if f.type in ("int", int) else (math.nan if v is None else float(v))
         return cls(**kw)

@@ -30,8 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlhf_sandbox.agents.reward.batches import FitReport, PreferenceBatch
+from rlhf_sandbox.agents.reward.batches import FitReport, PreferenceBatch, SegmentPairs
 from rlhf_sandbox.agents.reward.net import EnsembleMLP
+from rlhf_sandbox.agents.reward.robust import RimeState, preference_kl, rime_select
+from rlhf_sandbox.agents.reward.surf import crop_windows, pseudo_labels
 from rlhf_sandbox.config import (
     ConfigError,
     build_config,
@@ -48,6 +50,7 @@ __all__ = [
     "PreferenceBatch",
     "RewardEnsemble",
     "RewardModelConfig",
+    "SegmentPairs",
     "bradley_terry_loss",
     "heldout_mask",
 ]
@@ -80,15 +83,60 @@ class RewardModelConfig:
     )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", doc="auto: cuda if available")
     seed: int = setting(0, lo=0, doc="seed of the initial weights, the split and the resamples")
+    # --- issue 17's ideas from the literature, each off by default (docs/BENCHMARKS.md)
+    rime: bool = setting(
+        False,
+        doc="RIME: each epoch trains only on pairs whose KL to the ensemble's prediction is"
+        " under an adaptive bound, and flips labels it contradicts with near certainty",
+    )
+    rime_alpha: float = setting(0.5, lo=0.0, doc="RIME: bound = -ln(rho) + alpha rho + ...")
+    rime_beta_max: float = setting(3.0, lo=0.0, doc="RIME: weight of the KL variance at first")
+    rime_beta_min: float = setting(1.0, lo=0.0, doc="RIME: weight of the KL variance at last")
+    rime_decay: int = setting(60, lo=1, doc="RIME: epochs of a fit over which that weight falls")
+    rime_flip: float = setting(
+        1e-3, lo=0.0, doc="RIME: flip a label the model gives a chance below this (0: never)"
+    )
+    crop: float = setting(
+        0.0,
+        lo=0.0,
+        doc="SURF temporal crop: pairs are summed over random windows of (1 - crop) T to T"
+        " steps, one length for both sides; 0 off, < 1",
+    )
+    pseudo_threshold: float = setting(
+        0.95,
+        lo=0.5,
+        doc="SURF pseudo-labels, in a fit given unlabelled pairs (fit(unlabelled=...); the loop"
+        " gives none): a member's confidence that labels a pair, (0.5, 1]",
+    )
+    pseudo_weight: float = setting(
+        1.0, lo=0.0, doc="SURF: weight of the pseudo-labelled loss (0: unlabelled pairs unused)"
+    )
+    stop_on: Literal["auto", "loss", "error"] = setting(
+        "auto",
+        doc="what early stopping minimises on the held-out pairs: loss (cross-entropy) or"
+        " error (mean |label - P(left)|, whose ranking of models wrong labels do not change);"
+        " auto: error with rime, else loss",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
         name = type(self).__name__
         if self.lr <= 0:
             raise ConfigError(f"{name}.lr must be > 0, got {self.lr!r}")
-        for field in ("holdout", "random_response"):
+        for field in ("holdout", "random_response", "crop"):
             if getattr(self, field) >= 1:
                 raise ConfigError(f"{name}.{field} must be < 1, got {getattr(self, field)!r}")
+        if not 0.5 < self.pseudo_threshold <= 1:
+            raise ConfigError(
+                f"{name}.pseudo_threshold must be in (0.5, 1], got {self.pseudo_threshold!r}"
+            )
+        if self.rime_flip >= 1:
+            raise ConfigError(f"{name}.rime_flip must be < 1, got {self.rime_flip!r}")
+        if self.rime_beta_min > self.rime_beta_max:
+            raise ConfigError(
+                f"{name}.rime_beta_min must be <= rime_beta_max ({self.rime_beta_max!r}),"
+                f" got {self.rime_beta_min!r}"
+            )
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
                 f"{name}.device is 'cuda' but CUDA is not available to torch "
@@ -180,6 +228,12 @@ class RewardEnsemble:
         """completed fits"""
         self.last_report: FitReport | None = None
         """the report of the last fit (also after :meth:`load`)"""
+        self.rime_state = RimeState()
+        """RIME's running statistics during the last fit (``config.rime``)"""
+        self.rime_dropped = np.zeros(0, np.int64)
+        """pairs of the last fit's batch that its last epoch left out (RIME), by index"""
+        self.rime_flipped = np.zeros(0, np.int64)
+        """pairs of the last fit's batch that its last epoch trained with flipped labels"""
 
     @property
     def n_members(self) -> int:
@@ -309,48 +363,146 @@ class RewardEnsemble:
         )
         if weight.shape != (p,) or not np.all(np.isfinite(weight) & (weight >= 0)):
             raise ValueError(f"weight must be finite, >= 0 and of shape [{p}]")
-        ol, al = self._segments(batch.obs_left, batch.act_left)
-        o_r, a_r = self._segments(batch.obs_right, batch.act_right)
+        dev = self.device
+        return {
+            **self._pair_tensors(
+                batch.obs_left, batch.act_left, batch.obs_right, batch.act_right, p
+            ),
+            "target": torch.from_numpy(target).to(dev),
+            "weight": torch.from_numpy(weight).to(dev),
+        }
+
+    def _pair_tensors(
+        self, obs_l: np.ndarray, act_l: np.ndarray, obs_r: np.ndarray, act_r: np.ndarray, p: int
+    ) -> dict[str, torch.Tensor]:
+        """``obs`` ``[P, 2, T, obs_dim]`` and ``act`` ``[P, 2, T(, act_dim)]``, checked."""
+        ol, al = self._segments(obs_l, act_l)
+        o_r, a_r = self._segments(obs_r, act_r)
         if ol.shape[0] != p or o_r.shape != ol.shape:
             raise ValueError(
                 f"obs_left {tuple(ol.shape)} and obs_right {tuple(o_r.shape)} must both be "
                 f"[P={p}, T, ...] with the same T"
             )
-        dev = self.device
-        return {
-            "obs": torch.stack([ol, o_r], 1),
-            "act": torch.stack([al, a_r], 1),
-            "target": torch.from_numpy(target).to(dev),
-            "weight": torch.from_numpy(weight).to(dev),
-        }
+        return {"obs": torch.stack([ol, o_r], 1), "act": torch.stack([al, a_r], 1)}
 
-    def _member_losses(self, data: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
-        """Each member's loss ``[K]`` over its own pairs ``idx`` ``[K, B]``."""
+    def _member_losses(
+        self,
+        data: dict[str, torch.Tensor],
+        idx: torch.Tensor,
+        window: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Each member's loss ``[K]`` over its own pairs ``idx`` ``[K, B]``; with ``window``
+        (``[K, B, 2, T]``, 0/1) each segment's return sums only the steps it marks."""
         k, b = idx.shape
         obs, act = data["obs"][idx], data["act"][idx]  # [K, B, 2, T, ...]
         t = obs.shape[3]
         r = self.net(obs.view(k, b * 2 * t, -1), act.view(k, b * 2 * t, *act.shape[4:]))
-        ret = r.view(k, b, 2, t).sum(-1)
+        r = r.view(k, b, 2, t)
+        ret = (r * window if window is not None else r).sum(-1)
         nll = _pair_nll(ret[..., 0] - ret[..., 1], data["target"][idx], self.config.random_response)
         w = data["weight"][idx]
         return (w * nll).sum(1) / w.sum(1).clamp_min(1e-12)
 
+    def _pseudo_losses(
+        self, u_data: dict[str, torch.Tensor], idx: torch.Tensor, window: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Each member's SURF loss ``[K]`` over its unlabelled pairs ``idx`` ``[K, B]``: a
+        pair that the member itself (whole segments, no gradient) gives a chance of at least
+        ``pseudo_threshold`` to one side is labelled with that side and its cross-entropy
+        taken (over ``window`` when cropping); the mean over all ``B`` pairs, the others
+        counting 0 (as SURF's ``mean(loss * mask)``)."""
+        k, b = idx.shape
+        obs, act = u_data["obs"][idx], u_data["act"][idx]  # [K, B, 2, T, ...]
+        t = obs.shape[3]
+        r = self.net(obs.view(k, b * 2 * t, -1), act.view(k, b * 2 * t, *act.shape[4:]))
+        r = r.view(k, b, 2, t)
+        with torch.no_grad():
+            whole = r.sum(-1)
+            p_left = torch.sigmoid(whole[..., 0] - whole[..., 1])
+            label = (p_left >= 0.5).to(r.dtype)
+            sure = (torch.maximum(p_left, 1 - p_left) >= self.config.pseudo_threshold).to(r.dtype)
+        ret = (r * window if window is not None else r).sum(-1)
+        nll = _pair_nll(ret[..., 0] - ret[..., 1], label, self.config.random_response)
+        return (sure * nll).mean(1)
+
     def _evaluate(
-        self, data: dict[str, torch.Tensor], idx: np.ndarray
+        self, data: dict[str, torch.Tensor], idx: np.ndarray, metric: str = "loss"
     ) -> tuple[torch.Tensor, np.ndarray]:
         """Each member's loss ``[K]`` over the pairs ``idx`` (shared by all members), and the
-        ensemble's mean return difference of each pair ``[len(idx)]``."""
+        ensemble's mean return difference of each pair ``[len(idx)]``. ``metric="error"``:
+        the weighted mean ``|target - P(left)|`` instead of the cross-entropy."""
         i = torch.from_numpy(idx).to(self.device)
+        rr = self.config.random_response
         with torch.no_grad():
             ret = self._step_rewards(data["obs"][i], data["act"][i]).sum(-1)  # [K, n, 2]
             diff = ret[..., 0] - ret[..., 1]
-            nll = _pair_nll(diff, data["target"][i], self.config.random_response)
+            if metric == "error":
+                per_pair = (data["target"][i] - ((1 - rr) * torch.sigmoid(diff) + rr / 2)).abs()
+            else:
+                per_pair = _pair_nll(diff, data["target"][i], rr)
             w = data["weight"][i]
-            loss = (w * nll).sum(1) / w.sum().clamp_min(1e-12)
+            loss = (w * per_pair).sum(1) / w.sum().clamp_min(1e-12)
         return loss, diff.mean(0).cpu().numpy()
 
+    @property
+    def stop_metric(self) -> str:
+        """What early stopping minimises on the held-out pairs: ``loss`` or ``error``
+        (``config.stop_on``; ``auto`` is ``error`` with ``rime``, else ``loss``)."""
+        on = self.config.stop_on
+        return on if on != "auto" else ("error" if self.config.rime else "loss")
+
+    def _chance_left(self, data: dict[str, torch.Tensor], idx: np.ndarray) -> np.ndarray:
+        """The members' mean Bradley-Terry chance of left (no random responses) ``[len(idx)]``."""
+        i = torch.from_numpy(idx).to(self.device)
+        with torch.no_grad():
+            ret = self._step_rewards(data["obs"][i], data["act"][i]).sum(-1)  # [K, n, 2]
+            p = torch.sigmoid(ret[..., 0] - ret[..., 1]).mean(0)
+        return p.double().cpu().numpy()
+
+    def _rime_epoch(
+        self, data: dict[str, torch.Tensor], train_idx: np.ndarray
+    ) -> tuple[dict[str, torch.Tensor], int, int]:
+        """``data`` with this epoch's RIME weights and targets (``robust``), and the numbers
+        of training pairs dropped and flipped."""
+        cfg = self.config
+        target = data["target"].cpu().numpy()
+        kl = preference_kl(self._chance_left(data, train_idx), target[train_idx])
+        trusted, flipped = rime_select(
+            kl,
+            target[train_idx],
+            self.rime_state,
+            alpha=cfg.rime_alpha,
+            beta_max=cfg.rime_beta_max,
+            beta_min=cfg.rime_beta_min,
+            decay=cfg.rime_decay,
+            flip=cfg.rime_flip,
+        )
+        keep = np.ones(target.shape[0], np.float32)
+        keep[train_idx[~(trusted | flipped)]] = 0.0
+        new_target = target.copy()
+        new_target[train_idx[flipped]] = 1.0 - new_target[train_idx[flipped]]
+        dev = self.device
+        out = dict(data)
+        out["target"] = torch.from_numpy(new_target).to(dev)
+        out["weight"] = data["weight"] * torch.from_numpy(keep).to(dev)
+        self.rime_dropped = train_idx[~(trusted | flipped)]
+        self.rime_flipped = train_idx[flipped]
+        return out, int(self.rime_dropped.size), int(self.rime_flipped.size)
+
+    def _windows(self, rng: np.random.Generator, k: int, b: int, t: int) -> torch.Tensor | None:
+        """This minibatch's crop windows ``[K, B, 2, T]`` (``config.crop``), or None."""
+        if self.config.crop <= 0.0:
+            return None
+        return torch.from_numpy(crop_windows(rng, (k, b), t, self.config.crop)).to(
+            self.device, torch.float32
+        )
+
     def fit(
-        self, batch: PreferenceBatch, *, progress: Callable[[int, float], None] | None = None
+        self,
+        batch: PreferenceBatch,
+        *,
+        progress: Callable[[int, float], None] | None = None,
+        unlabelled: SegmentPairs | None = None,
     ) -> FitReport:
         """Train every member on ``batch``, starting from the current weights.
 
@@ -363,6 +515,13 @@ class RewardEnsemble:
         member has improved for ``patience`` epochs, and the best weights are restored.
         Finally the normalisation is set from the ensemble's mean raw reward over every step
         of ``batch`` (both sides of every pair).
+
+        Off by default (``config``): ``rime`` (each epoch trains on the pairs RIME trusts,
+        some with labels flipped: :mod:`~rlhf_sandbox.agents.reward.robust`; early stopping
+        then minimises the held-out error, ``stop_on``), ``crop`` (SURF's temporal crops of
+        the training pairs) and, given ``unlabelled`` pairs and ``pseudo_weight > 0``, SURF's
+        pseudo-labels (:mod:`~rlhf_sandbox.agents.reward.surf`). Early stopping and the
+        reported figures always use the whole segments and the labels as given.
         """
         start = time.perf_counter()
         cfg = self.config
@@ -370,11 +529,26 @@ class RewardEnsemble:
             self._set_input_normalisation(batch)
         data = self._batch_tensors(batch)
         p = int(data["target"].shape[0])
+        u_data: dict[str, torch.Tensor] | None = None
+        if unlabelled is not None and not isinstance(unlabelled, SegmentPairs):
+            raise TypeError(f"unlabelled must be SegmentPairs, got {type(unlabelled).__name__}")
+        if unlabelled is not None and cfg.pseudo_weight > 0 and unlabelled.n_pairs > 0:
+            u_data = self._pair_tensors(*unlabelled, unlabelled.n_pairs)
+            if u_data["obs"].shape[2:] != data["obs"].shape[2:]:
+                raise ValueError(
+                    f"unlabelled segments {tuple(u_data['obs'].shape[2:])} differ from the"
+                    f" labelled ones {tuple(data['obs'].shape[2:])}"
+                )
         held = heldout_mask(p, cfg.holdout, cfg.seed)
         train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
         stop_idx = held_idx if held_idx.size else train_idx
         n_train, k = train_idx.size, cfg.n_members
         rng = np.random.default_rng([cfg.seed, 2, self.version])
+        aug = np.random.default_rng([cfg.seed, 3, self.version])  # crops, pseudo minibatches
+        t = int(data["obs"].shape[2])
+        n_dropped = n_flipped = n_pseudo = 0
+        self.rime_dropped = self.rime_flipped = np.zeros(0, np.int64)
+        self.rime_state = RimeState()  # afresh each fit: see agents.reward.robust
         if cfg.bagging:
             samples = train_idx[rng.integers(0, n_train, (k, n_train))]
         else:
@@ -387,12 +561,24 @@ class RewardEnsemble:
         epoch = 0
         for epoch in range(1, cfg.max_epochs + 1):
             order = torch.from_numpy(rng.permuted(samples, axis=1)).to(self.device)
+            epoch_data = data
+            if cfg.rime:
+                epoch_data, n_dropped, n_flipped = self._rime_epoch(data, train_idx)
             for s in range(0, n_train, cfg.batch_size):
-                loss = self._member_losses(data, order[:, s : s + cfg.batch_size])
+                idx = order[:, s : s + cfg.batch_size]
+                loss = self._member_losses(epoch_data, idx, self._windows(aug, k, idx.shape[1], t))
+                if u_data is not None:
+                    draw = aug.integers(0, u_data["obs"].shape[0], (k, cfg.batch_size))
+                    u_loss = self._pseudo_losses(
+                        u_data,
+                        torch.from_numpy(draw).to(self.device),
+                        self._windows(aug, k, draw.shape[1], t),
+                    )
+                    loss = loss + cfg.pseudo_weight * u_loss
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()  # members share no weights: each gets its own gradient
                 opt.step()
-            stop_loss, _ = self._evaluate(data, stop_idx)
+            stop_loss, _ = self._evaluate(data, stop_idx, self.stop_metric)
             better = stop_loss < best_loss - _MIN_DELTA
             with torch.no_grad():
                 for (_, v), v_best in zip(params, best, strict=True):
@@ -407,6 +593,9 @@ class RewardEnsemble:
             for (_, v), v_best in zip(params, best, strict=True):
                 v.copy_(v_best)
         self._set_normalisation(data)
+        if u_data is not None:
+            chance = self._chance_left(u_data, np.arange(u_data["obs"].shape[0]))
+            n_pseudo = int(pseudo_labels(chance, cfg.pseudo_threshold)[0].size)
         target = data["target"].cpu().numpy()
         train_loss, train_diff = self._evaluate(data, train_idx)
         if held_idx.size:
@@ -426,6 +615,9 @@ class RewardEnsemble:
             train_accuracy=_accuracy(train_diff, target[train_idx]),
             epochs=epoch,
             seconds=time.perf_counter() - start,
+            n_dropped=n_dropped,
+            n_flipped=n_flipped,
+            n_pseudo=n_pseudo,
         )
         return self.last_report
 
