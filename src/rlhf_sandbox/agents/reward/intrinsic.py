@@ -17,9 +17,13 @@ the states of a replay buffer; our policy learner is on-policy PPO, so
 come, for the first ``steps`` env steps, then passes the wrapped env's reward through (as
 PrefPPO's unsupervised phase, which rewards each step's state against every state so far).
 
-Not wired into the RLHF loop; ``bench/reward_ideas.py --pebble`` measures what it does for
-the reward model (docs/BENCHMARKS.md). The loop already does PEBBLE's other half,
-relabelling: each new reward model relabels the rollout PPO is about to learn from.
+Not wired into the RLHF loop: ``bench/reward_ideas.py --pebble`` (docs/BENCHMARKS.md, 8
+seeds) labelled segments of a policy pre-trained 20k steps on this reward instead of a
+random policy's. On Pendulum they covered more states (every seed) and at 100 labels
+spared the random policy's bad seeds (worst agreement 0.96 against 0.77) without moving
+the median; from 250 labels, no difference. On the highway they did worse at 100 labels
+(-0.021, 6 seeds of 8 below) and no better later. The loop already does PEBBLE's other
+half, relabelling: each new reward model relabels the rollout PPO is about to learn from.
 """
 
 from __future__ import annotations
