@@ -19,7 +19,10 @@ The tasks, steps fixed per task (:func:`npc_tasks`):
 * ``tag``: mpe2's ``simple_tag_v3`` (PettingZoo, not ours) through ``--env MODULE`` as a
   user's own game would come: the three adversaries (``role=adversary``) share one policy
   and chase the good agent, which acts at random; the ``env`` teacher judges by their own
-  reward from the game (+10 per hit). See :data:`TAG` for its settings.
+  reward from the game (+10 per hit: sparse, most clips hold none). See :data:`TAG`;
+* ``spread``: mpe2's ``simple_spread_v3`` (three agents of one role, ``agent``, cover three
+  landmarks), the ``env`` teacher: a dense reward (the landmarks' distances to their nearest
+  agent, collisions). Both mpe2 tasks: 200,000 steps, gamma 0.95, the arena's PPO settings.
 
 Cells, keys, result files, ``--jobs``/``--cells``/``--tasks``/``--seeds``/``--scale``/
 ``--retry-failed`` and resuming are the preference suite's (bench/preference_suite.py: its
@@ -65,17 +68,28 @@ TAG_PPO = {"n_steps": 128, "ent_coef": 0.01}  # as the arena tasks'
 TAG_STEPS = 200_000  # env steps (every adversary slot counted), as PPO's budget
 TAG_GAMMA = 0.95
 TAG_CLIP_S = 2.0  # 20 of an episode's 25 steps: hits are rare, a clip must hold some
+SPREAD_ID = "mpe2:simple_spread_v3"
+# mpe2 1.1.1's simple_spread_v3 defaults (3 agents, 3 landmarks, 25 steps, local_ratio 0.5,
+# discrete actions): all three agents are one role, "agent"; a dense reward (minus the
+# landmarks' distances to their nearest agent, collisions)
+SPREAD: dict[str, Any] = {}
+SPREAD_STEPS = 200_000
+SPREAD_CLIP_S = 1.0  # 10 steps
 
 
 def npc_tasks() -> dict[str, ps.SuiteTask]:
-    """The suite's tasks, fixed here: the preference suite's companion and guard, and one
-    mpe2 game."""
+    """The suite's tasks, fixed here: the preference suite's companion and guard, and two
+    mpe2 games."""
     base = ps.suite_tasks()
     tag = ps.SuiteTask(
         "tag", Task("env", TAG_ID, dict(TAG), TAG_STEPS, TAG_GAMMA, 50, dict(TAG_PPO)), "env",
         TAG_CLIP_S, 5,
     )  # fmt: skip
-    return {"companion": base["companion"], "guard": base["guard"], "tag": tag}
+    spread = ps.SuiteTask(
+        "spread", Task("env", SPREAD_ID, dict(SPREAD), SPREAD_STEPS, TAG_GAMMA, 50, dict(TAG_PPO)),
+        "env", SPREAD_CLIP_S, 5,
+    )  # fmt: skip
+    return {"companion": base["companion"], "guard": base["guard"], "tag": tag, "spread": spread}
 
 
 def npc_grid(tasks: dict[str, ps.SuiteTask] | None = None) -> ps.Grid:

@@ -28,29 +28,31 @@ def test_tasks_and_cells(grid: ps.Grid) -> None:
     pytest.importorskip("mpe2", reason="mpe2 comes with the [bench] extra")
     from rlhf_sandbox.envs.vector import make_vec_env
 
-    assert list(grid.tasks) == ["companion", "guard", "tag"]
+    assert list(grid.tasks) == ["companion", "guard", "tag", "spread"]
     pref = ps.suite_tasks()
     assert grid.tasks["companion"] == pref["companion"]  # the preference suite's, unchanged
     assert grid.tasks["guard"] == pref["guard"]
     steps = {k: t.base.steps for k, t in grid.tasks.items()}
-    assert steps == {"companion": 500_000, "guard": 300_000, "tag": ns.TAG_STEPS}
-    tag = grid.tasks["tag"]
+    assert steps == {"companion": 500_000, "guard": 300_000, "tag": 200_000, "spread": 200_000}
+    tag, spread = grid.tasks["tag"], grid.tasks["spread"]
     assert (tag.base.env_id, tag.teacher) == ("mpe2:simple_tag_v3", "env")
-    venv = make_vec_env(tag.base.env_id, 16, 0, **tag.base.env_kwargs)
-    try:
-        assert venv.num_envs == 15  # 5 copies x 3 adversaries
-        assert venv.action_space.n == tag.actions == 5
-    finally:
-        venv.close()
+    assert (spread.base.env_id, spread.teacher) == ("mpe2:simple_spread_v3", "env")
+    for task in (tag, spread):
+        venv = make_vec_env(task.base.env_id, 16, 0, **task.base.env_kwargs)
+        try:
+            assert venv.num_envs == 15  # 5 copies x 3 adversaries, or x 3 agents
+            assert venv.action_space.n == task.actions == 5
+        finally:
+            venv.close()
     s = ps.rlhf_settings(tag, ns.RATER, ns.LABELS, 2)
     assert (s.seed, s.labels, s.timesteps, s.env_kwargs["role"]) == (2, 500, 200_000, "adversary")
 
     cells = ps.grid_cells(grid, "required")
     keys = [c.key for c in cells]
-    assert len(set(keys)) == len(keys) == 15 + 15 + 3 + (9 + 9 + 5)  # rlhf, ppo, random, const
+    assert len(set(keys)) == len(keys) == 20 + 20 + 4 + (9 + 9 + 5 + 5)  # rlhf, ppo, random, const
     assert {c.rater for c in cells if c.kind == "rlhf"} == {"perfect"}
     assert {c.labels for c in cells if c.kind == "rlhf"} == {500}
-    assert {c.kind for c in cells[:15]} == {"ppo"}  # the references first
+    assert {c.kind for c in cells[:20]} == {"ppo"}  # the references first
     assert "tag__perfect__500__s4" in keys and "guard__const8" in keys
 
 
