@@ -18,15 +18,24 @@ Agents and roles (role = the name before the last ``_``):
   run has one role. With ``scripted_chasers=False`` they are agents too, and a run of two
   roles trains both (``--teacher escort=...,chaser=...``).
 
-Actions: ``Discrete(9)``: 0 stay, 1..8 the eight compass directions counter-clockwise from
-+x (east), at the agent's speed.
+**Everything an agent sees and does is in its VIP frame**: *forward* points from the agent
+to the VIP, *left* is a quarter turn counter-clockwise from it (:func:`vip_frame`).
 
-Observations (``Box``, float32, every entry in [-3, 3]; distances in field units). They
-are egocentric: an agent sees where things are relative to itself, never where it is on the
-field. A reward model learned from preferences reads the same observations, and with the
-absolute position in them it can pick up a spurious "the bottom edge is good" from a few
-hundred labels, which PPO then exploits (a seed of ours walked both escorts to the edge
-while the model agreed with the teacher on 87 % of pairs).
+Actions: ``Discrete(9)``: 0 stay, 1..8 eight directions at the agent's speed, counter-
+clockwise from forward: 1 towards the VIP, 3 left (circling it counter-clockwise), 5 away,
+7 right.
+
+Observations (``Box``, float32, every entry in [-3, 3]; distances in field units): vectors
+relative to the agent, in its VIP frame; nothing says where on the field it is.
+
+Why the frame: a reward model learned from preferences scores (observation, action) pairs,
+the action one-hot. With compass actions (1 = east, whatever the VIP's bearing) and a few
+hundred labels it learned a bonus per direction that no teacher gives (probing a model of
+ours over random states: up to 1.3 apart, as much as the whole distance term), and PPO
+took it: a policy that walks one way into a wall, worse than random, while the model ranked
+clips as the teacher does on 80-90 % of pairs. In the VIP frame a direction means the same
+thing wherever the VIP is (1 closes in, 5 backs off), so what the model learns about an
+action is true of it everywhere.
 
 * escort: own velocity / speed (2), VIP relative (2), VIP velocity / its speed (2), for
   each of the ``n_seen`` chasers nearest the VIP: relative position (2) and 1 when it is
@@ -41,11 +50,12 @@ while the model agreed with the teacher on 87 % of pairs).
 ``vip_distance``    distance escort - VIP
 ``threat_distance`` distance from the VIP to the nearest active chaser (``FAR`` with none)
 ``blocking``        1 when the escort stands between the VIP and that chaser: within
-                    ``block_width`` of the segment from the VIP to it, not behind the VIP
+                    ``block_width`` of the segment from the VIP to it, in front of the
+                    VIP by more than ``bump_radius`` (not on top of it, not behind it)
 ``vip_hit``         1 when a chaser reached the VIP this step (the same for every escort)
 ``tackle``          1 when this escort tackled a chaser this step
 ``bump``            1 when this escort is in the VIP's way (closer than ``bump_radius``)
-``escort_gap``      distance to the nearest other escort (0 with one escort)
+``escort_gap``      distance to the nearest other escort (``FAR`` with one escort)
 ``screen_x/_y``     the escort's place in the frame, fractions of width and height
 =================== ======================================================================
 
@@ -82,6 +92,17 @@ MOVES = np.array(
 GRASS, LINE, ROUTE = (222, 232, 214), (200, 212, 192), (170, 170, 170)
 VIP_C, ESCORT_C, CHASER_C, STUN_C = (240, 180, 20), (40, 90, 220), (210, 40, 40), (150, 150, 150)
 INK = (30, 30, 30)
+
+
+def vip_frame(p: np.ndarray, vip: np.ndarray) -> np.ndarray:
+    """The agent at ``p``'s frame as a rotation (rows: *forward*, the unit vector from ``p``
+    to the VIP, and *left*, forward turned a quarter counter-clockwise): ``frame @ v`` is a
+    field vector in the frame, ``frame.T @ m`` a move of the frame on the field. On the
+    VIP itself, forward is east."""
+    v = np.asarray(vip, dtype=np.float64) - np.asarray(p, dtype=np.float64)
+    d = float(np.hypot(*v))
+    fx, fy = (v / d) if d > 1e-9 else (1.0, 0.0)
+    return np.array([[fx, fy], [-fy, fx]])
 
 
 class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
@@ -175,8 +196,8 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], ...]:
         if not self.agents:
             raise RuntimeError("step() after the episode ended: call reset()")
-        for i, a in enumerate(self.escorts):
-            move = MOVES[int(actions.get(a, 0))]
+        for i, a in enumerate(self.escorts):  # moves are in the escort's VIP frame
+            move = vip_frame(self.esc[i], self.vip).T @ MOVES[int(actions.get(a, 0))]
             self.esc_vel[i] = self.escort_speed * move
         self.esc = np.clip(self.esc + self.esc_vel, -HALF, HALF)
 
@@ -189,7 +210,8 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
                 angle = np.arctan2(to[1], to[0]) + self._rng.normal(0.0, 0.35)
                 self.cha_vel[j] = self.chaser_speed * np.array([np.cos(angle), np.sin(angle)])
             else:
-                self.cha_vel[j] = self.chaser_speed * MOVES[int(actions.get(a, 0))]
+                move = vip_frame(self.cha[j], self.vip).T @ MOVES[int(actions.get(a, 0))]
+                self.cha_vel[j] = self.chaser_speed * move
         self.wait = np.maximum(self.wait - 1, 0)
         self.cha = np.clip(self.cha + self.cha_vel, -HALF, HALF)
 
@@ -277,7 +299,8 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
         return (j, float(d[j])) if np.isfinite(d[j]) else (None, FAR)
 
     def _blocking(self, p: np.ndarray, j: int | None) -> float:
-        """1 when ``p`` is within ``block_width`` of the segment VIP -> chaser j."""
+        """1 when ``p`` is within ``block_width`` of the segment VIP -> chaser j, more than
+        ``bump_radius`` out from the VIP along it."""
         if j is None:
             return 0.0
         seg = self.cha[j] - self.vip
@@ -285,7 +308,7 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
         if length2 < 1e-12:
             return 0.0
         s = float((p - self.vip) @ seg) / length2
-        if s <= 0.0 or s > 1.0:
+        if s * np.sqrt(length2) <= self.bump_radius or s > 1.0:
             return 0.0
         return float(np.hypot(*(self.vip + s * seg - p)) < self.block_width)
 
@@ -300,7 +323,7 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
         for i, a in enumerate(self.escorts):
             p = self.esc[i]
             others = np.delete(self.esc, i, axis=0)
-            gap = float(np.hypot(*(others - p).T).min()) if len(others) else 0.0
+            gap = float(np.hypot(*(others - p).T).min()) if len(others) else FAR
             x, y = self._screen(p)
             out[a] = {
                 "vip_distance": float(np.hypot(*(p - self.vip))),
@@ -342,21 +365,24 @@ class EscortEnv(ParallelEnv):  # type: ignore[misc]  (pettingzoo is untyped)
         out: dict[str, np.ndarray] = {}
         for i, a in enumerate(self.escorts):
             p = self.esc[i]
-            parts = [self.esc_vel[i] / self.escort_speed, self.vip - p, vip_v]
+            frame = vip_frame(p, self.vip)  # every vector below in the escort's VIP frame
+            parts = [frame @ (self.esc_vel[i] / self.escort_speed), frame @ (self.vip - p),
+                     frame @ vip_v]  # fmt: skip
             for j in order:
-                parts += [self.cha[j] - p, [float(self.wait[j] == 0)]]
+                parts += [frame @ (self.cha[j] - p), [float(self.wait[j] == 0)]]
             others = np.delete(self.esc, i, axis=0)
             if len(others):
-                parts.append(others[int(np.argmin(np.hypot(*(others - p).T)))] - p)
+                parts.append(frame @ (others[int(np.argmin(np.hypot(*(others - p).T)))] - p))
             else:
                 parts.append(np.zeros(2))
             out[a] = np.clip(np.concatenate(parts), -3, 3).astype(np.float32)
         if not self.scripted_chasers:
             for k, a in enumerate(self.chasers):
                 p = self.cha[k]
-                parts = [self.cha_vel[k] / self.chaser_speed, self.vip - p]
+                frame = vip_frame(p, self.vip)
+                parts = [frame @ (self.cha_vel[k] / self.chaser_speed), frame @ (self.vip - p)]
                 for i in np.argsort(np.hypot(*(self.esc - p).T), kind="stable"):
-                    parts.append(self.esc[i] - p)
+                    parts.append(frame @ (self.esc[i] - p))
                 parts.append([float(self.wait[k] > 0)])
                 out[a] = np.clip(np.concatenate(parts), -3, 3).astype(np.float32)
         return {a: out[a] for a in self.agents}
