@@ -33,9 +33,9 @@ the action one-hot. With compass actions (1 = east, whatever the VIP's bearing) 
 hundred labels it learned a bonus per direction that no teacher gives (probing a model of
 ours over random states: up to 1.3 apart, as much as the whole distance term), and PPO
 took it: a policy that walks one way into a wall, worse than random, while the model ranked
-clips as the teacher does on 80-90 % of pairs. In the VIP frame a direction means the same
+clips as the teacher does on 90 % of pairs. In the VIP frame a direction means the same
 thing wherever the VIP is (1 closes in, 5 backs off), so what the model learns about an
-action is true of it everywhere.
+action is true of it everywhere (examples/escort/README.md has the figures).
 
 * escort: own velocity / speed (2), VIP relative (2), VIP velocity / its speed (2), for
   each of the ``n_seen`` chasers nearest the VIP: relative position (2) and 1 when it is
