@@ -4,9 +4,11 @@ Run: ``.venv/bin/python bench/label_efficiency.py`` (part of ``make bench``; ~15
 cores). ``--jobs N`` runs the learners in N processes (one torch thread each): on a 16-core
 machine ``--seeds 0 1 2 3 4 --jobs 16`` takes about 3 minutes.
 
-Env: Highway-v0 with the demo's settings (3 lanes, 20 vehicles, 5 Hz decisions, 20 s
-episodes). Teacher: the ``courteous`` oracle. Budget per run: STEPS env steps (below), the
-same for every learner; RLHF gets LABELS labels. For each seed:
+Env: Highway-v0 with the demo's settings (3 lanes, 30 vehicles at half the spawn density,
+observed by lane, 5 Hz decisions, 20 s episodes; ``agents.rlhf.presets``). Teacher: the
+``highway`` oracle (the ``courteous`` one until 2026-12-07: figures in docs/BENCHMARKS.md).
+Budget per run: STEPS env steps (below), the same for every learner; RLHF gets LABELS
+labels. For each seed:
 
 * R_random: mean oracle return of a uniformly random policy;
 * R_oracle_ppo: PPO (same settings, same steps) trained on the oracle's reward directly;
@@ -57,9 +59,9 @@ def learner_return(
     from rlhf_sandbox.agents.teachers.oracles import get_oracle
     from rlhf_sandbox.store.run_folder import RunFolder
 
-    oracle = get_oracle("courteous")
     rater = learner if learner in ("perfect", "mistake") else "perfect"
     s = dataclasses.replace(demo_settings(seed, rater, steps, labels), refit_growth=refit_growth)
+    oracle = get_oracle(s.teacher)
     if learner == "random":
         space = gym.make(s.env_id, **s.env_kwargs).action_space
         policy = random_policy(space, seed)

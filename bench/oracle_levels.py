@@ -65,13 +65,19 @@ class Task:
 
 
 def tasks() -> dict[str, Task]:
-    from rlhf_sandbox.agents.rlhf.presets import DEMO_ENV, DEMO_ENV_KWARGS, DEMO_GAMMA
+    from rlhf_sandbox.agents.rlhf.presets import (
+        COURTEOUS_ENV_KWARGS,
+        DEMO_ENV,
+        DEMO_ENV_KWARGS,
+        DEMO_GAMMA,
+        DEMO_PPO,
+    )
 
-    demo = dict(DEMO_ENV_KWARGS)
     return {
-        # the demo's run: Highway-v0, 3 lanes, 20 vehicles, 5 Hz, 20 s; 100k steps
-        "courteous": Task("courteous", DEMO_ENV, demo, 100_000, DEMO_GAMMA, 50),
-        "highway": Task("highway", DEMO_ENV, demo, 100_000, DEMO_GAMMA, 50),
+        # the demo's run until the highway oracle: 3 lanes, 20 vehicles, 5 Hz, 20 s; 100k
+        "courteous": Task("courteous", DEMO_ENV, COURTEOUS_ENV_KWARGS, 100_000, DEMO_GAMMA, 50),
+        # the demo's run: 30 vehicles at half the spawn density, observed by lane
+        "highway": Task("highway", DEMO_ENV, DEMO_ENV_KWARGS, 150_000, DEMO_GAMMA, 50, DEMO_PPO),
         # Merge-v0's defaults: 2 lanes, 14 vehicles, 1 Hz, 25 s; 0.8 per 1 s decision
         "merge": Task("merge", MERGE_ID, {}, 500_000, 0.8, 50, EXPLORE),
         # Intersection-v0's defaults: 5 Hz, 13 s; 0.8 per second as the demo

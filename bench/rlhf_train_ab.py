@@ -41,9 +41,14 @@ torch.set_num_threads(1)
 tree, growth, steps = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 try:  # the layout since the refactor, then 7cb5fe5's
     from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
-    from rlhf_sandbox.agents.rlhf.presets import demo_settings
+    from rlhf_sandbox.agents.policy.ppo import PPOSettings
+    from rlhf_sandbox.agents.rlhf.presets import COURTEOUS_ENV_KWARGS, DEMO_GAMMA, demo_settings
 
-    s = dataclasses.replace(demo_settings(0), timesteps=steps)
+    # 7cb5fe5's demo: the courteous oracle on its world, PPO's default settings
+    s = dataclasses.replace(
+        demo_settings(0), timesteps=steps, teacher="courteous", env_kwargs=COURTEOUS_ENV_KWARGS,
+        ppo=PPOSettings(seed=0, gamma=DEMO_GAMMA),
+    )  # fmt: skip
     if growth:
         s = dataclasses.replace(s, refit_growth=growth)
 except ModuleNotFoundError:

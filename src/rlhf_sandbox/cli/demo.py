@@ -27,7 +27,7 @@ def command(
     labels: Annotated[int, typer.Option(min=0, help="labels")] = DEMO_LABELS,
     seed: Annotated[int, typer.Option(min=0, help="seed")] = 0,
 ) -> None:
-    """A short RLHF run: the highway, the courteous oracle with a perfect rater, a report.
+    """A short RLHF run: the highway, the highway oracle with a perfect rater, a report.
     It replaces its own earlier demo folder, and refuses any other folder."""
     setup()
     from rlhf_sandbox.files import FolderError, fresh_folder

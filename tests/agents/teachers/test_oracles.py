@@ -358,7 +358,7 @@ def test_highway_prefers_brisk_safe_driving_to_tailgating_weaving_crawling_and_c
     for other in ("tailgater", "crawler", "stopped", "crash"):
         assert r["sensible"] - r[other] >= 0.25 * T, other  # clearly: >= 0.25 per step
     # Ten needless lane changes in 4 s cost at least 2; cutting in four times, more.
-    assert r["sensible"] - r["weaver"] >= 0.1 * T
+    assert r["sensible"] - r["weaver"] >= 0.1 * T - 1e-9
     assert r["cutting_in"] < r["weaver"] - 1.0
     # Progress counts up to 30 m/s: the slowest target speed earns far less than the top one.
     assert r["slow"] <= 0.5 * r["sensible"]

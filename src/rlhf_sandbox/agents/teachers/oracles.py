@@ -187,8 +187,8 @@ class DrivingConstants:
     each oracle its own instance (``HIGHWAY``, ``MERGE``, ``CROSSING``; the defaults are
     ``highway``'s). Units: m/s, s, m/s^2, m/s^3; weights per policy step."""
 
-    progress_weight: float = 0.5
-    progress_from: float = 20.0  # [m/s] progress counts from here (below every NPC's wish) ...
+    progress_weight: float = 1.0  # 0.5 left "always idle" at 0.69 normalised (docs)
+    progress_from: float = 22.0  # [m/s] progress counts from here (NPCs wish 21 to 29) ...
     progress_speed: float = 30.0  # [m/s] ... up to here: stuck behind slow traffic earns little
     headway_weight: float = 1.0
     headway_min: float = 1.5  # [s] tailgating: time headway below this costs (full at 0 s)
@@ -211,6 +211,7 @@ class DrivingConstants:
 HIGHWAY = DrivingConstants()  # a brisk, safe highway driver
 MERGE = DrivingConstants(  # a smooth, safe pass of the on-ramp (one decision a second)
     progress_weight=0.8,  # 0.5 left "always slower" at 0.64 normalised (docs)
+    progress_from=20.0,
     headway_weight=0.4,
     headway_min=1.2,  # [s] closing up on a merging car or the one ahead
     ttc_weight=0.2,
@@ -224,6 +225,7 @@ MERGE = DrivingConstants(  # a smooth, safe pass of the on-ramp (one decision a 
     off_road_weight=10.0,
 )
 CROSSING = DrivingConstants(  # a smooth, safe crossing (five decisions a second)
+    progress_weight=0.5,
     progress_from=0.0,
     progress_speed=6.0,  # [m/s] a sensible speed through a box with cross traffic
     headway_weight=0.2,
