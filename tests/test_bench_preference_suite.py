@@ -100,7 +100,9 @@ def test_tasks_match_their_envs_and_teachers(grid: ps.Grid) -> None:
     s = ps.rlhf_settings(grid.tasks["highway"], "mistake20", 500, 3)
     assert s.teacher_value.spec == "highway_oracle:HIGHWAY:mistake" and s.teacher_source
     assert resolve_oracle("highway_oracle:HIGHWAY") is get_oracle("highway")  # the plug-in
-    assert (s.seed, s.ppo.seed, s.timesteps) == (3, 3, 100_000)
+    highway = grid.tasks["highway"].base  # bench/oracle_levels.py's budget and PPO settings
+    assert (s.seed, s.ppo.seed, s.timesteps) == (3, 3, highway.steps) and highway.steps > 0
+    assert all(getattr(s.ppo, k) == v for k, v in highway.ppo.items())
     eps = {}
     for rater in ps.RATERS:
         s = ps.rlhf_settings(grid.tasks["pendulum"], rater, 500, 0)
