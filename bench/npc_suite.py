@@ -281,15 +281,7 @@ def main(argv: Sequence[str] | None = None, grid: ps.Grid | None = None) -> int:
         return 0
     cells = ps.grid_cells(grid, "required", None, args.seeds, args.cells)
     if args.list:
-        counts: dict[str, int] = {}
-        for c in cells:
-            state = ps.cell_state(out, c.key)
-            counts[state] = counts.get(state, 0) + 1
-            print(f"{state:6s} {c.key}")
-        print(
-            f"{len(cells)} cells in {ps._rel(out)}: "
-            + ", ".join(f"{v} {k}" for k, v in counts.items())
-        )
+        ps.list_cells(out, cells)
         return 0
     if not cells:
         print("no cells match")

@@ -1185,6 +1185,16 @@ def _seeds(seeds: Sequence[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
+def list_cells(out: Path, cells: list[Cell]) -> None:
+    """Print each cell's state (done, failed, todo) and the counts (``--list``)."""
+    counts: dict[str, int] = {}
+    for c in cells:
+        state = cell_state(out, c.key)
+        counts[state] = counts.get(state, 0) + 1
+        print(f"{state:6s} {c.key}")
+    print(f"{len(cells)} cells in {_rel(out)}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
 def _rel(p: Path) -> str:
     try:
         return str(p.resolve().relative_to(ROOT))
@@ -1326,15 +1336,7 @@ def main(argv: Sequence[str] | None = None, grid: Grid | None = None) -> int:
         return 0
     cells = grid_cells(grid, args.grid, args.tasks, args.seeds, args.cells)
     if args.list:
-        counts: dict[str, int] = {}
-        for c in cells:
-            state = cell_state(out, c.key)
-            counts[state] = counts.get(state, 0) + 1
-            print(f"{state:6s} {c.key}")
-        print(
-            f"{len(cells)} cells in {_rel(out)}: "
-            + ", ".join(f"{v} {k}" for k, v in counts.items())
-        )
+        list_cells(out, cells)
         return 0
     if not cells:
         print("no cells match")

@@ -45,7 +45,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,14 +344,7 @@ def pooled(rows: list[dict[str, Any]], variants: list[str]) -> str:
 def run_grid(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for task in tasks():
-        if args.tasks and task.name not in args.tasks:
-            continue
-        if args.quick:
-            task = dataclasses.replace(task, steps=task.steps // 4)
-        px, pa, pr = task_data(task, POOL_SEED)
-        left, right = _pool_pairs(len(px))
-        pool = (px, pa, pr, left, right)
+    for task, pool in chosen_tasks(args):
         for seed in args.seeds:
             data = task_data(task, seed)
             for mistake in args.mistakes:
@@ -382,6 +375,19 @@ def _write(name: str, data: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def chosen_tasks(args: argparse.Namespace) -> Iterator[tuple[Task, tuple[np.ndarray, ...]]]:
+    """The tasks ``--tasks`` picks (a quarter of the steps with ``--quick``), each with its
+    fixed pool of pairs: segments of seed POOL_SEED and the pair indices."""
+    for task in tasks():
+        if args.tasks and task.name not in args.tasks:
+            continue
+        if args.quick:
+            task = dataclasses.replace(task, steps=task.steps // 4)
+        px, pa, pr = task_data(task, POOL_SEED)
+        left, right = _pool_pairs(len(px))
+        yield task, (px, pa, pr, left, right)
 
 
 def _pool_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -434,14 +440,7 @@ def pebble(args: argparse.Namespace) -> None:
     their steps visit."""
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for task in tasks():
-        if args.tasks and task.name not in args.tasks:
-            continue
-        if args.quick:
-            task = dataclasses.replace(task, steps=task.steps // 4)
-        px, pa, pr = task_data(task, POOL_SEED)
-        left, right = _pool_pairs(len(px))
-        pool = (px, pa, pr, left, right)
+    for task, pool in chosen_tasks(args):
         for seed in args.seeds:
             policy, train_s = explorer(task, seed, args.pretrain)
             for source, behaviour in (("random", "random"), ("explore", policy)):
