@@ -27,7 +27,7 @@ from rlhf_sandbox.envs.pz_game import (
     numeric_entries,
     split_settings,
 )
-from rlhf_sandbox.envs.pz_joint import game_maker
+from rlhf_sandbox.envs.pz_maker import game_maker
 from rlhf_sandbox.envs.vector import make_vec_env
 
 GAME = "tiny_pz_game"

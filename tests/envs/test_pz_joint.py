@@ -16,10 +16,10 @@ from rlhf_sandbox.envs.pz_joint import (
     JointGame,
     JointGameAborted,
     RoleVecEnv,
-    game_maker,
     role_view_of,
     run_threads,
 )
+from rlhf_sandbox.envs.pz_maker import game_maker
 from rlhf_sandbox.envs.vector import make_vec_env
 
 GAME = "tiny_pz_game"

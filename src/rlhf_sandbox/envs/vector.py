@@ -14,7 +14,7 @@ from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.arena_single import role_vec_env
 from rlhf_sandbox.envs.core import CoreVectorEnv
 from rlhf_sandbox.envs.ids import ARENA_V0, check_env_id, is_core_env, is_game_spec
-from rlhf_sandbox.envs.pz_joint import game_vec_env
+from rlhf_sandbox.envs.pz_maker import game_vec_env
 from rlhf_sandbox.envs.sb3 import CoreVecEnv
 
 
@@ -25,7 +25,7 @@ def make_vec_env(env_id: str, n_envs: int, seed: int | None = 0, **env_kwargs: A
     Gymnasium ids: SB3's ``make_vec_env`` (a ``DummyVecEnv`` of ``n_envs`` single envs).
     ``arena_v0`` and a PettingZoo game (``MODULE[:FACTORY]``): the agents of one role
     (``env_kwargs["role"]``) as the slots, ``n_envs`` rounded down to whole worlds or game
-    copies (:func:`~rlhf_sandbox.envs.pz_joint.game_vec_env`; ``render_mode`` goes to the
+    copies (:func:`~rlhf_sandbox.envs.pz_maker.game_vec_env`; ``render_mode`` goes to the
     game's factory).
     """
     if env_id == ARENA_V0:

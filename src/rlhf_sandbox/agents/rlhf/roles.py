@@ -33,7 +33,8 @@ from rlhf_sandbox.agents.rlhf.run import check_env
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
 from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.ids import ARENA_V0
-from rlhf_sandbox.envs.pz_joint import JointGame, game_maker
+from rlhf_sandbox.envs.pz_joint import JointGame
+from rlhf_sandbox.envs.pz_maker import game_maker
 from rlhf_sandbox.files import write_atomic
 from rlhf_sandbox.store.run_folder import RunFolder, is_role_name
 
