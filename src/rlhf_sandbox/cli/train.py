@@ -50,7 +50,8 @@ def _ppo_doc(name: str) -> str:
 # flag -> the setting path it sets (see build_settings); the rater's flags set overrides
 FLAGS: dict[str, str] = {
     "env": "env_id", "teacher": TEACHER, "labels": "labels", "timesteps": "timesteps",
-    "device": DEVICE, "clip_seconds": "clip_seconds", "query": "query_method",
+    "device": DEVICE, "clip_seconds": "clip_seconds", "explore_steps": "explore_steps",
+    "query": "query_method",
     "algo": "ppo.algo", "n_envs": "ppo.n_envs", "n_steps": "ppo.n_steps", "seed": SEED,
     "human_wait": "human_wait_s", "human_min_labels": "human_min_labels",
     "beta": "rater_overrides.beta", "gamma": "rater_overrides.gamma",
@@ -82,6 +83,7 @@ def command(
     config: Annotated[Path | None, typer.Option(help="TOML file of settings")] = None,
     env_arg: EnvArgOption = None,
     clip_seconds: Annotated[float | None, typer.Option(help=_doc("clip_seconds"))] = None,
+    explore_steps: Annotated[int | None, typer.Option(min=0, help=_doc("explore_steps"))] = None,
     query: Annotated[str | None, typer.Option(help=_doc("query_method"))] = None,
     algo: Annotated[str | None, typer.Option(help=_ppo_doc("algo"))] = None,
     n_envs: Annotated[int | None, typer.Option(min=1, help=_ppo_doc("n_envs"))] = None,
@@ -127,9 +129,10 @@ def command(
 
     given = dict(
         env=env, teacher=teacher, labels=labels, timesteps=timesteps, device=device,
-        clip_seconds=clip_seconds, query=query, algo=algo, n_envs=n_envs, n_steps=n_steps,
-        seed=seed, human_wait=human_wait, human_min_labels=human_min_labels, beta=beta,
-        gamma=gamma, eps_mistake=eps_mistake, skip=skip, equal=equal,
+        clip_seconds=clip_seconds, explore_steps=explore_steps, query=query, algo=algo,
+        n_envs=n_envs, n_steps=n_steps, seed=seed, human_wait=human_wait,
+        human_min_labels=human_min_labels, beta=beta, gamma=gamma, eps_mistake=eps_mistake,
+        skip=skip, equal=equal,
     )  # fmt: skip
     if roles_run(env, teacher, env_arg, out, resume):
         train_roles(

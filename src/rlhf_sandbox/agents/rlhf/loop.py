@@ -46,9 +46,15 @@ from rlhf_sandbox.agents.policy.ppo import (
 )
 from rlhf_sandbox.agents.reward.absorbing import clip_inputs, reward_space
 from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
+from rlhf_sandbox.agents.reward.intrinsic import StateEntropyReward
 from rlhf_sandbox.agents.reward.wrappers import LearnedReward, learned_rewards
 from rlhf_sandbox.agents.rlhf.recording import ClipSource, RecordClips
-from rlhf_sandbox.agents.rlhf.settings import RLHFSettings, clip_steps, label_schedule
+from rlhf_sandbox.agents.rlhf.settings import (
+    RLHFSettings,
+    clip_steps,
+    explore_rollouts,
+    label_schedule,
+)
 from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.agents.teachers.plugin import TeacherSourceChanged, source_change
 from rlhf_sandbox.agents.teachers.raters import SyntheticRater
@@ -159,11 +165,16 @@ class RLHFLoop:
         self.oracle: Oracle | None = self.teacher.resolve()
         self.rater: SyntheticRater | None = self.teacher.rater_for(s.rater_overrides, s.seed)
         self.recorder, self.learned = self._envs()
-        self.venv: VecEnv = self.learned  # what PPO steps
+        # the schedule over the rollouts this env really makes (arena_v0 may round n_envs)
+        rollout = self.learned.num_envs * s.ppo.n_steps
+        self.schedule = label_schedule(s, rollout)
+        self.explore_rollouts = explore_rollouts(s, rollout)
+        self.explorer: StateEntropyReward | None = None
+        if self.explore_rollouts:  # PEBBLE's exploration: PPO sees a state-entropy reward
+            self.explorer = StateEntropyReward(self.learned, self.explore_rollouts * rollout)
+        self.venv: VecEnv = self.explorer or self.learned  # what PPO steps
         self.source = self._source()
         self.T = clip_steps(s, self.source.policy_hz)
-        # the schedule over the rollouts this env really makes (arena_v0 may round n_envs)
-        self.schedule = label_schedule(s, self.venv.num_envs * s.ppo.n_steps)
         self.model = RewardEnsemble(
             reward_space(self.venv.observation_space), self.venv.action_space, s.reward_model
         )
@@ -270,6 +281,9 @@ class RLHFLoop:
 
     def on_rollout_end(self, emitted: np.ndarray, locals_: dict[str, Any]) -> None:
         st = self.state
+        if st.iteration < self.explore_rollouts:  # exploring: no queries, fits or waits
+            self._next_rollout("exploring")
+            return
         # this rollout's share, plus what earlier rounds could not ask (too few segments)
         due = int(self.schedule[: st.iteration + 1].sum())  # the whole schedule once past it
         n = min(max(due - st.labels_asked, 0), self.s.labels - st.labels_asked)
@@ -280,16 +294,20 @@ class RLHFLoop:
         fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
         if fit_now and self.db.feedback_count(self.run) >= self._refit_at() and self._fit():
             self._relabel(emitted, locals_)
+        acc = st.history[-1]["heldout_accuracy"] if st.history else None
+        self._next_rollout(
+            f"labels {self.db.label_count(self.run)}/{self.s.labels}"
+            f" · reward model v{st.model_version} acc {accuracy_text(acc)}"
+        )
+
+    def _next_rollout(self, doing: str) -> None:
+        st = self.state
         st.iteration += 1
         st.num_timesteps = int(self.algo.num_timesteps)
         self.db.trainer_beat(self.run)  # the feedback app's waiting screen: still running
         self.pending_checkpoint = True  # written after PPO's update of this rollout
         if self.progress is not None:
-            acc = st.history[-1]["heldout_accuracy"] if st.history else None
-            self.progress.describe(
-                f"rlhf · labels {self.db.label_count(self.run)}/{self.s.labels}"
-                f" · reward model v{st.model_version} acc {accuracy_text(acc)}"
-            )
+            self.progress.describe(f"rlhf · {doing}")
 
     # ------------------------------------------------------------------ steps
     def _ask(self, n: int) -> None:
@@ -449,6 +467,8 @@ class RLHFLoop:
         opt = torch.load(f.checkpoint_file("optimizer", tag), map_location=dev, weights_only=True)
         self.algo.policy.optimizer.load_state_dict(opt)
         self.algo.num_timesteps = self.state.num_timesteps
+        if self.explorer is not None:  # its k-NN memory starts afresh
+            self.explorer.steps_taken = self.state.num_timesteps
         # A kill between asking and checkpointing leaves queries the state does not count.
         self.state.labels_asked = max(self.state.labels_asked, len(self.db.queries(self.run)))
         if self.state.model_version > 0:

@@ -73,6 +73,12 @@ class RLHFSettings:
         doc="env steps in all (every env copy counted; query clips come from these)",
     )
     clip_seconds: float = setting(2.0, lo=0.0, doc="length of a query clip [s] (> 0)")
+    explore_steps: int = setting(
+        0, lo=0, hi=MAX_TIMESTEPS,
+        doc="env steps at the start that PPO spends on a state-entropy reward (PEBBLE's"
+        " exploration) instead of the learned one, rounded up to whole rollouts; the first"
+        " queries come after them (0: none)",
+    )  # fmt: skip
     initial_label_share: float = setting(
         0.25, lo=0.0, hi=1.0,
         doc="share of the labels asked about the initial (random) policy's first rollout",
@@ -125,6 +131,12 @@ class RLHFSettings:
                 f" rollouts of ppo.n_envs x ppo.n_steps = {self.rollout}; at most"
                 f" {MAX_ROLLOUTS:,}: fewer steps, or longer rollouts"
             )
+        if self.explore_steps and self.explore_rollouts >= self.iterations:
+            raise ConfigError(
+                f"RLHFSettings.explore_steps: {self.explore_steps:,} steps of exploration"
+                f" ({self.explore_rollouts} rollouts of {self.rollout}) leave none of the"
+                f" {self.timesteps:,} to learn from feedback: fewer, or more timesteps"
+            )
         check_train_env_id(self.env_id)
         teacher = self.teacher_value
         teacher.check(self.env_id)
@@ -150,6 +162,11 @@ class RLHFSettings:
     def iterations(self) -> int:
         """Rollouts in the budget (SB3 finishes the rollout that crosses it)."""
         return max(1, math.ceil(self.timesteps / self.rollout))
+
+    @property
+    def explore_rollouts(self) -> int:
+        """Rollouts spent exploring before any query (``explore_steps``, rounded up)."""
+        return explore_rollouts(self)
 
     def to_json(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -245,15 +262,23 @@ def build_settings(
     return RLHFSettings.from_json(d)
 
 
+def explore_rollouts(s: RLHFSettings, rollout: int | None = None) -> int:
+    """Rollouts of ``rollout`` env steps (default ``s.rollout``) that cover
+    ``s.explore_steps``."""
+    return math.ceil(s.explore_steps / (rollout or s.rollout))
+
+
 def label_schedule(s: RLHFSettings, rollout: int | None = None) -> np.ndarray:
     """Labels to ask for at the end of each rollout, int ``[iterations]``, summing to
-    ``s.labels``: a share on the first (random-policy) rollout, then a decaying rate, in
-    rounds every ``query_every`` rollouts. ``rollout``: env steps per rollout, when the env
-    makes another number of slots than ``ppo.n_envs`` (arena_v0 rounds it to whole worlds)."""
+    ``s.labels``: none while exploring (``explore_steps``), then a share on the first
+    rollout after (the initial or the explored policy's), then a decaying rate, in rounds
+    every ``query_every`` rollouts. ``rollout``: env steps per rollout, when the env makes
+    another number of slots than ``ppo.n_envs`` (arena_v0 rounds it to whole worlds)."""
     iterations = max(1, math.ceil(s.timesteps / (rollout or s.rollout)))
-    rounds = label_rounds(s.labels, -(-iterations // s.query_every), s)
+    first = min(explore_rollouts(s, rollout), iterations - 1)
+    rounds = label_rounds(s.labels, -(-(iterations - first) // s.query_every), s)
     out = np.zeros(iterations, dtype=np.int64)
-    out[:: s.query_every] = rounds
+    out[first :: s.query_every] = rounds
     return out
 
 
