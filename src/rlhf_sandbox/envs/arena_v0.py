@@ -164,6 +164,12 @@ class ArenaParallelEnv(ParallelEnv[str, np.ndarray, Any]):
     def observation_space(self, agent: str) -> gym.spaces.Space[Any]:
         return self.observation_spaces[agent]
 
+    def batched(self, n_copies: int) -> ArenaBatch:
+        """``n_copies`` worlds of this env's settings and agents as one :class:`ArenaBatch`:
+        the batched form a :class:`~rlhf_sandbox.envs.pz_joint.JointGame` steps its copies
+        through (world c plays what copy c would, seed for seed)."""
+        return ArenaBatch(self.config, n_copies, self.batch.controlled)
+
     def action_space(self, agent: str) -> gym.spaces.Space[Any]:
         return self.action_spaces[agent]
 

@@ -15,6 +15,11 @@ thread per view (``threaded=True``: one SB3 learner per role, each in its own th
 ``step_wait`` blocks until the last view has submitted; the thread that submits last steps
 the copies. Every call takes one lock, so the views may be used from any threads.
 
+**Batched.** A game that offers a batched form of itself (``env.batched(n)``: our arena)
+is stepped through it, one array step for every copy (:mod:`~rlhf_sandbox.envs.pz_batch`),
+with the same results; ``batched=False`` steps the copies one by one. The copies in
+``games`` then give their settings (``get_attr``), not the episode's state.
+
 **Failures.** :meth:`JointGame.abort` (or a wait longer than ``timeout_s``) breaks the game:
 every blocked and every later call raises :class:`JointGameAborted` with the reason, so one
 failed thread cannot leave the others waiting. A view whose learner has finished calls
@@ -56,6 +61,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from rlhf_sandbox.envs.core import next_seed
+from rlhf_sandbox.envs.pz_batch import BatchedCopies, batched_form
 from rlhf_sandbox.envs.pz_game import (
     GameError,
     default_role,
@@ -123,6 +129,7 @@ class JointGame:
         timeout_s: float | None = None,
         render_mode: str | None = None,
         what: str = "game",
+        batched: bool = True,
     ) -> None:
         if n_copies < 1:
             raise ValueError(f"n_copies must be >= 1, got {n_copies}")
@@ -135,6 +142,17 @@ class JointGame:
                 self.games.append(make())
             found = group_roles(list(self.games[0].possible_agents), roles_fn)
             self._roles = {r: self._role(r, found) for r in dict.fromkeys(roles)}
+            form = batched_form(self.games[0], n_copies) if batched else None
+            self._batch = (
+                None
+                if form is None
+                else BatchedCopies(
+                    form,
+                    self.games[0].possible_agents,
+                    {r: spec.agents for r, spec in self._roles.items()},
+                    getattr(self.games[0], "render_mode", None),
+                )
+            )
         except BaseException:
             for env in self.games:
                 env.close()
@@ -295,7 +313,12 @@ class JointGame:
         """Each copy's ``render()`` now (drawn once per joint step)."""
         with self._cond:
             if self._frames is None or self._frames[0] != self._gen:
-                self._frames = (self._gen, [c.env.render() for c in self._copies])
+                drawn = (
+                    self._batch.frames()
+                    if self._batch is not None
+                    else [c.env.render() for c in self._copies]
+                )
+                self._frames = (self._gen, drawn)
             return self._frames[1]
 
     # ------------------------------------------------------------------ the game
@@ -305,20 +328,30 @@ class JointGame:
             self._next_seeds = None
         else:
             seeds = next_seed(np.array([c.seed for c in self._copies], dtype=np.int64))
-        for c, s in zip(self._copies, seeds, strict=True):
-            self._reset_copy(c, int(s))
+        if self._batch is not None:
+            for c, s in zip(self._copies, seeds, strict=True):
+                self._new_episode(c, int(s))
+            self._batch.reset(np.ones(self.n_copies, dtype=bool), np.asarray(seeds, np.int64))
+        else:
+            for c, s in zip(self._copies, seeds, strict=True):
+                self._reset_copy(c, int(s))
         self._results.clear()
         self._started = True
         self._frames = None
 
-    def _reset_copy(self, c: _Copy, seed: int) -> None:
+    def _new_episode(self, c: _Copy, seed: int) -> None:
         c.seed = seed
         c.rng = np.random.default_rng([seed, 0x07E5])  # the other roles' actions
+
+    def _reset_copy(self, c: _Copy, seed: int) -> None:
+        self._new_episode(c, seed)
         obs, _ = c.env.reset(seed=seed)
         c.obs = dict(obs)
         c.left = {}
 
     def _observe(self, role: _Role) -> np.ndarray:
+        if self._batch is not None:
+            return self._batch.observe(role.name)
         sp = role.obs_space
         out = np.zeros((self.n_copies * role.m, *sp.shape), dtype=sp.dtype)
         for ci, c in enumerate(self._copies):
@@ -342,6 +375,8 @@ class JointGame:
         self._cond.notify_all()
 
     def _step(self, actions: Mapping[str, np.ndarray]) -> dict[str, Result]:
+        if self._batch is not None:
+            return self._step_batched(actions)
         roles = [self._roles[r] for r in actions]
         slot_of = {a: (spec, j) for spec in roles for j, a in enumerate(spec.agents)}
         out: dict[str, Result] = {
@@ -410,6 +445,20 @@ class JointGame:
                 spec.features = tuple(sorted({k for f in raw[spec.name] for k in f}))
             for i, feats in enumerate(raw[spec.name]):
                 out[spec.name][3][i]["features"] = {k: feats.get(k, 0.0) for k in spec.features}
+        self._frames = None
+        return out
+
+    def _step_batched(self, actions: Mapping[str, np.ndarray]) -> dict[str, Result]:
+        """:meth:`_step` through the game's batched form (one array step for every copy)."""
+        assert self._batch is not None
+        b = self._batch
+        out, ended = b.step(actions, [c.rng for c in self._copies], self.others)
+        for r in actions:
+            self._roles[r].features = b.features[r]
+        if ended.any():
+            seeds = b.restart(ended, out)
+            for ci in np.flatnonzero(ended):
+                self._new_episode(self._copies[ci], int(seeds[ci]))
         self._frames = None
         return out
 
