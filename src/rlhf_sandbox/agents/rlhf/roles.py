@@ -8,10 +8,15 @@ settings (``env_kwargs.role``), store, reward models, checkpoints, policy and re
 work on that folder as on any run.
 
 The roles share one game: :class:`~rlhf_sandbox.envs.pz_joint.JointGame` steps its copies
-once per step for all of them, each role's learner (an :class:`RLHFLoop`) on its own thread
-stepping its role's view; a view waits at each step for the others, so a reward-model fit
-of one role pauses the other's stepping, while their PPO updates and fits overlap on two
-cores. Every role has the same ``ppo.n_steps``, so their rollouts end on the same step.
+once per step for all of them (our arena's through its batched core), and each role's
+learner (an :class:`RLHFLoop`) steps its role's view; a view waits at each step for the
+others. Every role has the same ``ppo.n_steps``, so their rollouts end on the same step, and
+their reward-model fits and PPO updates run at the same time. Each learner runs in a
+process of its own, forked from this one (:mod:`~rlhf_sandbox.envs.pz_remote`: the game stays
+here, a thread per role answers its learner's calls), so that the learners' Python does not
+take turns on one interpreter lock; on threads of this process instead where ``fork`` is
+missing (not Linux), where a person labels (clips hold frames) or with ``processes=False``.
+A learner that fails stops the others at their next step, as on threads.
 Our arena is played through its PettingZoo face (``arena_v0``'s ``parallel_env``): the NPCs
 of roles not trained follow their scripts (``scripted_roles``); in a foreign game they act at
 random. A pair always holds two clips of one role: each role's queries are cut from its own
@@ -20,7 +25,10 @@ rollouts and stored in its own store.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +43,7 @@ from rlhf_sandbox.envs.arena_config import ArenaConfig
 from rlhf_sandbox.envs.ids import ARENA_V0
 from rlhf_sandbox.envs.pz_joint import JointGame
 from rlhf_sandbox.envs.pz_maker import game_maker
+from rlhf_sandbox.envs.pz_remote import RemoteRoleVecEnv, ViewServer, remote_view_args, sendable
 from rlhf_sandbox.files import write_atomic
 from rlhf_sandbox.store.run_folder import RunFolder, is_role_name
 
@@ -168,10 +177,24 @@ def _game_spec(env_id: str, game_kw: dict[str, Any], roles: list[str]) -> tuple[
     return ARENA_GAME, {**game_kw, "scripted_roles": scripted}
 
 
-class RolesRun:
-    """A run of several roles in ``out``: new (``plan``) or resumed (``resume``)."""
+def can_fork() -> bool:
+    """Whether learners can run in forked processes (Linux)."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
-    def __init__(self, out: str | Path, plan: RolesPlan | None, *, resume: bool = False) -> None:
+
+class RolesRun:
+    """A run of several roles in ``out``: new (``plan``) or resumed (``resume``); one process
+    per role's learner unless ``processes`` is False (None: where they can, see the module
+    docstring)."""
+
+    def __init__(
+        self,
+        out: str | Path,
+        plan: RolesPlan | None,
+        *,
+        resume: bool = False,
+        processes: bool | None = None,
+    ) -> None:
         self.out = Path(out)
         self.folder = folder = RunFolder(self.out)
         if resume:
@@ -204,7 +227,12 @@ class RolesRun:
             n_copies, roles, seed=first.ppo.seed, threaded=True, timeout_s=None,
             render_mode="rgb_array" if human else None,
         )  # fmt: skip
-        self.loops: dict[str, RLHFLoop] = {}
+        self.loops: dict[str, RLHFLoop] = {}  # on threads: each role's learner
+        self.processes = (not human and can_fork()) if processes is None else processes
+        if self.processes and not can_fork():
+            raise ValueError("learners in processes of their own need fork (Linux)")
+        self._procs: dict[str, Any] = {}
+        self._servers: dict[str, ViewServer] = {}
         try:
             if not resume:
                 self.out.mkdir(parents=True, exist_ok=True)
@@ -212,6 +240,9 @@ class RolesRun:
                 write_atomic(
                     folder.roles_file, (json.dumps(plan.to_json(), indent=2) + "\n").encode()
                 )
+            if self.processes:
+                self._start_learners(resume)
+                return
             for r in roles:
                 self.loops[r] = RLHFLoop(
                     None if resume else settings[r],
@@ -223,13 +254,57 @@ class RolesRun:
             self.close()
             raise
 
+    def _start_learners(self, resume: bool) -> None:
+        """Fork one learner per role (each builds its RLHFLoop on a remote view) and wait
+        until every one is ready; the first failure is raised."""
+        ctx = multiprocessing.get_context("fork")
+        pipes = {r: ctx.Pipe() for r in self.roles}
+        ends = [end for pair in pipes.values() for end in pair]
+        for r in self.roles:
+            args = (
+                pipes[r][1], ends, self.settings[r], self.folder.role(r).path, resume,
+                remote_view_args(self.game, r),
+            )  # fmt: skip
+            proc = ctx.Process(target=_learner, args=args, name=f"role-{r}", daemon=True)
+            proc.start()
+            self._procs[r] = proc
+        for r in self.roles:
+            pipes[r][1].close()
+            proc = self._procs[r]
+            self._servers[r] = ViewServer(
+                self.game, r, pipes[r][0], exitcode=lambda p=proc: _exit_code(p)
+            )
+        for server in self._servers.values():
+            server.ready.wait()
+        failed = [s.error for s in self._servers.values() if s.error is not None]
+        if failed:
+            raise _first(failed)
+
+    def _train_processes(
+        self, progress: Callable[[dict[str, int]], None] | None
+    ) -> dict[str, LoopState]:
+        servers = self._servers
+        for server in servers.values():
+            server.tell("train")
+        while not all(s.ended.is_set() for s in servers.values()):
+            next(s for s in servers.values() if not s.ended.is_set()).ended.wait(1.0)
+            if progress is not None:
+                progress({r: s.steps for r, s in servers.items()})
+        failed = [s.error for s in servers.values() if s.error is not None]
+        if failed:
+            raise _first(failed)
+        return {r: s.result for r, s in servers.items()}
+
     def train(
         self, progress: Callable[[dict[str, int]], None] | None = None
     ) -> dict[str, LoopState]:
-        """Train every role to its budget, each on its own thread; ``progress(steps by role)``
-        is called about once a second meanwhile. The first failure is raised (the others
-        stop at their next step)."""
+        """Train every role to its budget, each in its own process (or thread);
+        ``progress(steps by role)`` is called about once a second meanwhile. The first
+        failure is raised (the others stop at their next step)."""
         from rlhf_sandbox.envs.pz_joint import run_threads
+
+        if self.processes:
+            return self._train_processes(progress)
 
         result: dict[str, Any] = {}
         failed: list[BaseException] = []
@@ -254,9 +329,63 @@ class RolesRun:
         return result
 
     def close(self) -> None:
+        for server in self._servers.values():
+            server.tell("close")  # a learner still waiting for "train"
+        for proc in self._procs.values():
+            proc.join(60)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        for server in self._servers.values():
+            server.thread.join(5)
         for loop in self.loops.values():
             loop.close()
         self.game.close()
+
+
+def _exit_code(proc: Any) -> int | None:
+    """A learner process's exit code, once it has ended (a few seconds at most)."""
+    proc.join(5)
+    return proc.exitcode
+
+
+def _first(errors: list[BaseException]) -> BaseException:
+    """The first failure that is not an abort (another role's failure), else the first."""
+    from rlhf_sandbox.envs.pz_joint import JointGameAborted
+
+    return next((e for e in errors if not isinstance(e, JointGameAborted)), errors[0])
+
+
+def _learner(
+    conn: Any,
+    ends: list[Any],
+    settings: RLHFSettings,
+    path: Path,
+    resume: bool,
+    view_args: tuple[Any, ...],
+) -> None:
+    """A role's learner in its own (forked) process: its RLHFLoop on a remote view, trained
+    when the run says ``train`` (see :mod:`~rlhf_sandbox.envs.pz_remote`)."""
+    for end in ends:  # the other roles' and the game's ends: only the game may hold them
+        if end is not conn:
+            end.close()
+    loop: RLHFLoop | None = None
+    try:
+        loop = RLHFLoop(
+            None if resume else settings, path, resume=resume,
+            base=RemoteRoleVecEnv(conn, *view_args),
+        )  # fmt: skip
+        conn.send(("ready", (int(loop.algo.num_timesteps),)))
+        if conn.recv()[0] == "train":
+            conn.send(("done", (loop.train(progress=False),)))
+    except BaseException as e:
+        with contextlib.suppress(OSError, EOFError):
+            conn.send(("error", (sendable(e),)))
+    finally:
+        with contextlib.suppress(Exception):  # the run heard of the failure that matters
+            if loop is not None:
+                loop.close()
+        conn.close()
 
 
 def write_roles_report(
