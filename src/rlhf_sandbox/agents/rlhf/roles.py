@@ -257,6 +257,7 @@ class RolesRun:
     def _start_learners(self, resume: bool) -> None:
         """Fork one learner per role (each builds its RLHFLoop on a remote view) and wait
         until every one is ready; the first failure is raised."""
+        _warm_imports()
         ctx = multiprocessing.get_context("fork")
         pipes = {r: ctx.Pipe() for r in self.roles}
         ends = [end for pair in pipes.values() for end in pair]
@@ -341,6 +342,14 @@ class RolesRun:
         for loop in self.loops.values():
             loop.close()
         self.game.close()
+
+
+def _warm_imports() -> None:
+    """Import here, once, what each forked learner would import on its own: torch's first
+    optimiser pulls in ``torch._dynamo`` (2 to 4 s of CPU a process on this machine)."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def _exit_code(proc: Any) -> int | None:
