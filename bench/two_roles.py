@@ -24,7 +24,10 @@ a slow spell of a shared machine falls on each in turn. Per run: wall seconds an
 seconds (user + system of the process and its children). The ratio both / (companion +
 guard) is taken per repeat (the three ran back to back) and its median reported, with the
 ratio of the medians beside it; the CPU ratio says how much of the work is saved, the wall
-ratio what a user waits (the two learners of a two-role run run on two threads).
+ratio what a user waits (the two learners of a two-role run run in two processes, the game
+in a third: ``agents.rlhf.roles``). Each repeat records the 1-minute load average before
+it: on this shared 2-core machine a wall ratio is only worth reading with the load beside
+it (another job on a core takes the second learner's core away).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def timed(argv: list[str], out: Path) -> Timing:
     return Timing(wall, cpu)
 
 
-def ratios(reps: Sequence[dict[str, Timing]], what: str) -> dict[str, Any]:
+def ratios(reps: Sequence[dict[str, Any]], what: str) -> dict[str, Any]:
     """both / (companion + guard) per repeat, their median, and the ratio of the medians."""
     per = [
         getattr(r["both"], what) / (getattr(r["companion"], what) + getattr(r["guard"], what))
@@ -115,12 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--singles", choices=("arena_v0", "ids"), default="arena_v0")
     args = ap.parse_args(argv)
     cmds = commands(args.timesteps, args.labels, args.seed, args.singles)
-    reps: list[dict[str, Timing]] = []
+    reps: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="two-roles-"))
     t0, load0 = time.perf_counter(), os.getloadavg()
     try:
         for r in range(args.repeats):
-            got = {}
+            got: dict[str, Any] = {"load": os.getloadavg()[0]}
             for name in order(r):
                 out = work / f"{name}{r}"
                 got[name] = timed(cmds[name], out)
@@ -128,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"repeat {r} {name}: {got[name].wall:.1f} s wall, {got[name].cpu:.1f} s CPU")
             reps.append(got)
             w = got["both"].wall / (got["companion"].wall + got["guard"].wall)
-            print(f"repeat {r}: both / (companion + guard) = {w:.2f} (wall)")
+            c = got["both"].cpu / (got["companion"].cpu + got["guard"].cpu)
+            print(
+                f"repeat {r}: both / (companion + guard) = {w:.2f} (wall), {c:.2f} (CPU);"
+                f" load {got['load']:.2f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     wall, cpu = ratios(reps, "wall"), ratios(reps, "cpu")
@@ -149,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "settings": vars(args), "commands": cmds,
             "load_average": {"start": load0, "end": os.getloadavg()},
-            "repeats": [{k: vars(t) for k, t in r.items()} for r in reps],
+            "repeats": [
+                {k: (vars(t) if isinstance(t, Timing) else t) for k, t in r.items()} for r in reps
+            ],
             "wall": wall, "cpu": cpu, "target": TARGET,
             "met": wall["median"] <= TARGET, "minutes": round((time.perf_counter() - t0) / 60, 1),
         },
