@@ -47,6 +47,17 @@ def batched_form(env: Any, n_copies: int) -> BatchedGame | None:
     return make(n_copies)
 
 
+def batched_copies(
+    env: Any, n_copies: int, roles: Mapping[str, Sequence[str]]
+) -> BatchedCopies | None:
+    """``n_copies`` copies of ``env``'s game in its batched form, with a view's slots for
+    each of ``roles`` (role -> its agents), or None where it has no such form."""
+    form = batched_form(env, n_copies)
+    if form is None:
+        return None
+    return BatchedCopies(form, env.possible_agents, roles, getattr(env, "render_mode", None))
+
+
 Result = tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]
 Others = Callable[[str, Any, gym.Space[Any], np.random.Generator], Any]
 

@@ -61,7 +61,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from rlhf_sandbox.envs.core import next_seed
-from rlhf_sandbox.envs.pz_batch import BatchedCopies, batched_form
+from rlhf_sandbox.envs.pz_batch import batched_copies
 from rlhf_sandbox.envs.pz_game import (
     GameError,
     default_role,
@@ -142,17 +142,8 @@ class JointGame:
                 self.games.append(make())
             found = group_roles(list(self.games[0].possible_agents), roles_fn)
             self._roles = {r: self._role(r, found) for r in dict.fromkeys(roles)}
-            form = batched_form(self.games[0], n_copies) if batched else None
-            self._batch = (
-                None
-                if form is None
-                else BatchedCopies(
-                    form,
-                    self.games[0].possible_agents,
-                    {r: spec.agents for r, spec in self._roles.items()},
-                    getattr(self.games[0], "render_mode", None),
-                )
-            )
+            agents = {r: spec.agents for r, spec in self._roles.items()}
+            self._batch = batched_copies(self.games[0], n_copies, agents) if batched else None
         except BaseException:
             for env in self.games:
                 env.close()
