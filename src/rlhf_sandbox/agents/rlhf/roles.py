@@ -16,7 +16,9 @@ process of its own, forked from this one (:mod:`~rlhf_sandbox.envs.pz_remote`: t
 here, a thread per role answers its learner's calls), so that the learners' Python does not
 take turns on one interpreter lock; on threads of this process instead where ``fork`` is
 missing (not Linux), where a person labels (clips hold frames) or with ``processes=False``.
-A learner that fails stops the others at their next step, as on threads.
+A learner that fails stops the others at their next step, as on threads. In processes the
+same seed gives the same run; on threads it does not (the learners draw from torch's one
+global generator, in turns that vary).
 Our arena is played through its PettingZoo face (``arena_v0``'s ``parallel_env``): the NPCs
 of roles not trained follow their scripts (``scripted_roles``); in a foreign game they act at
 random. A pair always holds two clips of one role: each role's queries are cut from its own
