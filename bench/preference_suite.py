@@ -122,6 +122,9 @@ class SuiteTask:
         return "foreign" if self.teacher == "env" else "ours"  # ours: driving and arena
 
 
+ACROBOT_EXPLORE = 40_960  # env steps: 10 of the 74 rollouts (16 envs x 256 steps)
+
+
 def suite_tasks() -> dict[str, SuiteTask]:
     """The seven tasks, fixed here (budgets and PPO settings of the driving and arena ones
     are bench/oracle_levels.py's; Pendulum's are bench/rlhf_pendulum.py's)."""
@@ -149,7 +152,10 @@ def suite_tasks() -> dict[str, SuiteTask]:
         SuiteTask("pendulum", pendulum, "env", PEND["clip_seconds"], None, level=-200.0,
                   imitation=True, reward_model=pend_rm,
                   rlhf={"query_every": PEND["query_every"], "query_method": PEND["query_method"]}),
-        SuiteTask("acrobot", acrobot, "env", 10.0, 3, level=-100.0, imitation=True),  # 50 steps
+        # 50-step clips; the first 10 rollouts explore (state entropy): Acrobot's -1 a step
+        # gives a random policy's clips nothing to tell apart (docs/BENCHMARKS.md)
+        SuiteTask("acrobot", acrobot, "env", 10.0, 3, level=-100.0, imitation=True,
+                  rlhf={"explore_steps": ACROBOT_EXPLORE}),
     ]  # fmt: skip
     return {t.name: t for t in out}
 
@@ -493,11 +499,15 @@ def rlhf_settings(task: SuiteTask, rater: str, labels: int, seed: int, scale: fl
 
     _plugin_path()
     preset, overrides = RATERS[rater]
+    steps = scaled_steps(task, scale)
+    rlhf = dict(task.rlhf)
+    if "explore_steps" in rlhf:  # scaled too, leaving at least one rollout to learn from
+        rollout = int(task.base.ppo.get("n_envs", 16)) * int(task.base.ppo.get("n_steps", 64))
+        rlhf["explore_steps"] = min(int(rlhf["explore_steps"] * scale), steps - rollout)
     file = {
         "env_id": task.base.env_id, "env_kwargs": dict(task.base.env_kwargs),
         "teacher": task.teacher, "rater": preset, "rater_overrides": dict(overrides),
-        "labels": labels, "timesteps": scaled_steps(task, scale),
-        "clip_seconds": task.clip_seconds, **task.rlhf,
+        "labels": labels, "timesteps": steps, "clip_seconds": task.clip_seconds, **rlhf,
         "ppo": {**task.base.ppo, "gamma": task.base.gamma},
         "reward_model": dict(task.reward_model),
     }  # fmt: skip

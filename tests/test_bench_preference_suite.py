@@ -108,6 +108,13 @@ def test_tasks_match_their_envs_and_teachers(grid: ps.Grid) -> None:
         s = ps.rlhf_settings(grid.tasks["pendulum"], rater, 500, 0)
         eps[rater] = rater_config(s.rater, **s.rater_overrides).eps_mistake
     assert eps == {"perfect": 0.0, "mistake10": 0.1, "mistake20": 0.2}
+    # Acrobot explores first; a smoke run's budget scales it and keeps a rollout to learn from
+    acro = grid.tasks["acrobot"]
+    full = ps.rlhf_settings(acro, "perfect", 500, 0)
+    assert full.explore_steps == ps.ACROBOT_EXPLORE and 0 < full.explore_rollouts < 20
+    for scale in (0.01, 0.02, 0.1):
+        s = ps.rlhf_settings(acro, "perfect", 500, 0, scale)
+        assert s.explore_rollouts < s.iterations and s.explore_steps <= ps.ACROBOT_EXPLORE
 
 
 def test_order_interval_and_imitation_rounds() -> None:

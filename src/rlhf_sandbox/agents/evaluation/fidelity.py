@@ -354,10 +354,12 @@ class FidelityWarning(_Json):
 
 
 TRY = {
-    "labels_mostly_equal": "longer clips, clips from more different policies, or a teacher "
-    "that tells smaller differences apart",
-    "constant_step_reward": "longer clips that cover episode ends, absorbing states after "
-    "termination, or a shaped oracle",
+    "labels_mostly_equal": "exploration before the first queries (--explore-steps), longer "
+    "clips, clips from more different policies, or a teacher that tells smaller differences "
+    "apart",
+    "constant_step_reward": "exploration before the first queries (--explore-steps), so that "
+    "clips reach the rare rewarded events; longer clips that cover episode ends, or a shaped "
+    "oracle",
     "too_few_pairs": "more evaluation episodes or policies in the pool, or longer clips so "
     "that oracle returns differ",
     "pool_agreement_falling": "check the later labels (a drifting teacher, harder queries), "

@@ -17,13 +17,19 @@ the states of a replay buffer; our policy learner is on-policy PPO, so
 come, for the first ``steps`` env steps, then passes the wrapped env's reward through (as
 PrefPPO's unsupervised phase, which rewards each step's state against every state so far).
 
-Not wired into the RLHF loop: ``bench/reward_ideas.py --pebble`` (docs/BENCHMARKS.md, 8
-seeds) labelled segments of a policy pre-trained 20k steps on this reward instead of a
-random policy's. On Pendulum they covered more states (every seed) and at 100 labels
-spared the random policy's bad seeds (worst agreement 0.96 against 0.77) without moving
-the median; from 250 labels, no difference. On the highway they did worse at 100 labels
-(-0.021, 6 seeds of 8 below) and no better later. The loop already does PEBBLE's other
-half, relabelling: each new reward model relabels the rollout PPO is about to learn from.
+In the RLHF loop as ``explore_steps`` (``train --explore-steps N``; off by default): PPO
+learns from this reward for the first whole rollouts covering N steps, and the first
+queries are cut from the explored policy's rollout. Where the teacher's reward is sparse
+(Acrobot-v1's ``env`` teacher: every step -1 until the goal), segments of a random policy
+are nearly all equal and the labels say nothing; the explored policy reaches the goal, so
+its segments differ (docs/RLHF.md, "Exploration before the first queries"; figures in
+docs/BENCHMARKS.md). On a dense reward it did not pay: ``bench/reward_ideas.py --pebble``
+(8 seeds) labelled segments of a policy pre-trained 20k steps on this reward instead of a
+random policy's; on Pendulum they covered more states and at 100 labels spared the random
+policy's bad seeds (worst agreement 0.96 against 0.77) without moving the median, from 250
+labels no difference; on the highway they did worse at 100 labels (-0.021, 6 seeds of 8
+below). PEBBLE's other half, relabelling, the loop does anyway: each new reward model
+relabels the rollout PPO is about to learn from.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ that code, not copied. Where we differ:
   prefers (Ghosh et al. 2017). The same fits then gain +0.020 (``tests/agents/reward``).
 * No warm start: RIME pre-trains the reward model on PEBBLE's intrinsic reward during
   unsupervised exploration, so that the first fit can already tell noisy labels apart;
-  our loop has no such phase (see :mod:`~rlhf_sandbox.agents.reward.intrinsic`).
+  our loop's exploration (``explore_steps``) trains only the policy on that reward, not
+  the reward model (see :mod:`~rlhf_sandbox.agents.reward.intrinsic`).
 """
 
 from __future__ import annotations
