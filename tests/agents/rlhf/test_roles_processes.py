@@ -121,3 +121,24 @@ def test_a_learner_that_cannot_start_is_raised_by_the_constructor(
     monkeypatch.setattr(roles, "RLHFLoop", loop)  # what the forked learners call
     with pytest.raises(FileExistsError, match=r"prefs\.sqlite"):
         RolesRun(tmp_path / "taken", _plan(), processes=True)
+
+
+def test_learners_run_torch_on_one_thread_whatever_this_process_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not only the CLI's rule: OpenMP threads started here before the fork cannot run in a
+    # forked learner (GNU OpenMP hangs in the child's first large op), so learners use one.
+    real = roles.RLHFLoop
+
+    def loop(settings: Any, out: Path, **kw: Any) -> Any:
+        if torch.get_num_threads() != 1:
+            raise RuntimeError(f"a learner runs torch on {torch.get_num_threads()} threads")
+        return real(settings, out, **kw)
+
+    monkeypatch.setattr(roles, "RLHFLoop", loop)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        RolesRun(tmp_path / "omp", _plan(), processes=True).close()
+    finally:
+        torch.set_num_threads(before)

@@ -377,9 +377,14 @@ def _learner(
 ) -> None:
     """A role's learner in its own (forked) process: its RLHFLoop on a remote view, trained
     when the run says ``train`` (see :mod:`~rlhf_sandbox.envs.pz_remote`)."""
+    import torch
+
     for end in ends:  # the other roles' and the game's ends: only the game may hold them
         if end is not conn:
             end.close()
+    # torch on one thread, as the CLI has it: OpenMP threads started before a fork cannot
+    # run in the forked child (GNU OpenMP hangs), and small networks gain nothing from more
+    torch.set_num_threads(1)
     loop: RLHFLoop | None = None
     try:
         loop = RLHFLoop(
