@@ -158,6 +158,21 @@ def test_cut_segments_drops_tails() -> None:
         cut_segments([np.ones(3)], [np.ones(4)], ["a"], 2)
 
 
+def test_cut_segments_pads_a_terminated_tail_as_training_does() -> None:
+    """A terminated episode's last window, cut short, is a clip like those the teacher
+    judged: padded with absorbing steps (oracle 0, learned ``absorbing``). Sparse tasks
+    (Acrobot: -1 a step until the goal) have all their signal in those windows."""
+    eps_l, eps_o = [np.ones(7), np.ones(5)], [-np.ones(7), -np.ones(5)]
+    seg = cut_segments(eps_l, eps_o, ["a", "b"], 3, terminated=[True, False], absorbing=4.0)
+    assert seg.oracle.tolist() == [-3.0, -3.0, -1.0, -3.0]  # b's tail: cut by time, dropped
+    assert seg.learned.tolist() == [3.0, 3.0, 1.0 + 2 * 4.0, 3.0]
+    assert seg.episode.tolist() == [0, 0, 0, 1] and seg.start.tolist() == [0, 3, 6, 0]
+    short = cut_segments([np.ones(2)], [np.zeros(2)], ["a"], 3, terminated=[True], absorbing=0.5)
+    assert short.learned.tolist() == [2.5] and short.oracle.tolist() == [0.0]
+    exact = cut_segments([np.ones(6)], [np.zeros(6)], ["a"], 3, terminated=[True], absorbing=9.0)
+    assert exact.learned.tolist() == [3.0, 3.0]  # no tail: nothing padded
+
+
 def test_pool_pairs() -> None:
     left, right = pool_pairs(100, seed=3)
     assert left.size == 2000 and np.all(left < right) and right.max() < 100

@@ -61,7 +61,8 @@ def pearson_distance(rho: float | None) -> float | None:
 @dataclass(frozen=True, eq=False)
 class Segments:
     """Clips of ``length`` steps: segment ``i`` is steps ``start[i] : start[i] + length`` of
-    episode ``episode[i]``, with its learned and oracle returns (plain sums) and policy."""
+    episode ``episode[i]`` (fewer, padded with absorbing steps, where the episode terminated
+    sooner), with its learned and oracle returns (plain sums) and policy."""
 
     learned: Array
     oracle: Array
@@ -76,11 +77,19 @@ def cut_segments(
     oracle: Sequence[npt.ArrayLike],
     policies: Sequence[str],
     length: int,
+    *,
+    terminated: Sequence[bool] | None = None,
+    absorbing: float = 0.0,
 ) -> Segments:
     """Cut each episode's per-step rewards (one array per episode) into non-overlapping
-    windows of ``length`` steps from its first step; a tail shorter than that is dropped."""
+    windows of ``length`` steps from its first step. A tail shorter than that is dropped,
+    unless its episode ``terminated``: then it is a clip as the loop asks about one, padded
+    with absorbing steps (learned reward ``absorbing`` each, the oracle's 0)."""
     if length < 1 or not len(learned) == len(oracle) == len(policies):
         raise ValueError("cut_segments: need length >= 1 and one learned, oracle, policy each")
+    ended = [False] * len(learned) if terminated is None else [bool(t) for t in terminated]
+    if len(ended) != len(learned):
+        raise ValueError("cut_segments: need one terminated flag per episode")
     rows: list[tuple[float, float, str, int, int]] = []
     for e, (lr, orc, pol) in enumerate(zip(learned, oracle, policies, strict=True)):
         a, b = np.asarray(lr, dtype=float), np.asarray(orc, dtype=float)
@@ -88,6 +97,10 @@ def cut_segments(
             raise ValueError(f"cut_segments: episode {e}: learned and oracle differ in shape")
         rows += [(a[s : s + length].sum(), b[s : s + length].sum(), pol, e, s)
                  for s in range(0, a.size - length + 1, length)]  # fmt: skip
+        tail = a.size % length
+        if ended[e] and tail:
+            s = a.size - tail
+            rows.append((a[s:].sum() + (length - tail) * absorbing, b[s:].sum(), pol, e, s))
     c = list(zip(*rows, strict=True)) if rows else [()] * 5
     ret = np.array(c[0], dtype=float), np.array(c[1], dtype=float)
     return Segments(*ret, tuple(c[2]), np.array(c[3], np.int64), np.array(c[4], np.int64), length)

@@ -28,7 +28,7 @@ import numpy as np
 from rlhf_sandbox.agents.evaluation import fidelity as fm
 from rlhf_sandbox.agents.feedback.pairs import labels_of_test_queries
 from rlhf_sandbox.agents.feedback.rater_stats import agreement, answers
-from rlhf_sandbox.agents.reward.absorbing import clip_inputs, flagged
+from rlhf_sandbox.agents.reward.absorbing import absorbing_obs, clip_inputs, flagged
 from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble
 from rlhf_sandbox.agents.teachers.oracles import Oracle
 from rlhf_sandbox.envs.vector import action_array
@@ -126,6 +126,14 @@ def learned_steps(model: RewardEnsemble, log: StepLog) -> np.ndarray:
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
+def absorbing_reward(model: RewardEnsemble, log: StepLog) -> float:
+    """The model's reward of the absorbing state (after a termination)."""
+    if len(log.obs) == 0:
+        return 0.0
+    x = absorbing_obs(flagged(log.obs[:1]).shape[-1])[None]
+    return float(model.predict(x, np.zeros_like(log.actions[:1]))[0])
+
+
 @dataclass
 class Measures:
     """One reward model against the oracle on the fixed pool."""
@@ -156,7 +164,10 @@ def measure(
     eps_l = [e for log, lr in zip(logs, learned, strict=True) for e in log.episodes(lr)]
     eps_o = [e for log in logs for e in log.episodes(log.oracle)]  # type: ignore[arg-type]
     names = [log.name for log in logs for _ in range(len(log.terminated))]
-    seg = fm.cut_segments(eps_l, eps_o, names, length)
+    ended = [bool(t) for log in logs for t in log.terminated]
+    seg = fm.cut_segments(
+        eps_l, eps_o, names, length, terminated=ended, absorbing=absorbing_reward(model, logs[0])
+    )
     left, right = fm.pool_pairs(len(seg.learned), POOL_PAIRS, POOL_SEED)
     parts = zip(*(g.transitions() for g in logs), strict=True)
     obs, nxt, valid, keep = (np.concatenate(c) for c in parts)
