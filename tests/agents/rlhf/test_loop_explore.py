@@ -81,3 +81,20 @@ def test_resumed_run_knows_the_exploration_is_over(tmp_path: Path) -> None:
         assert again.state.labels_asked == 30
     finally:
         again.close()
+
+
+def test_fits_follow_the_rounds_of_asking_after_exploration(tmp_path: Path) -> None:
+    s = _settings(explore_steps=128, timesteps=128 * 5, query_every=2)  # asks at 1 and 3
+    assert label_schedule(s).nonzero()[0].tolist() == [1, 3]
+    loop = RLHFLoop(s, tmp_path / "run")
+    versions: list[int] = []
+    end = loop.on_rollout_end
+
+    def spy(emitted: np.ndarray, locals_: dict[str, object]) -> None:
+        end(emitted, locals_)
+        versions.append(loop.state.model_version)
+
+    loop.on_rollout_end = spy  # type: ignore[method-assign]
+    loop.train(progress=False)
+    loop.close()
+    assert versions == [0, 1, 1, 2, 2]  # each round's labels fitted in the same rollout

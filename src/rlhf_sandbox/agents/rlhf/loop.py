@@ -291,7 +291,8 @@ class RLHFLoop:
             self._ask(n)
         if self.oracle is None:
             self._wait_for_labels()
-        fit_now = self.oracle is None or st.iteration % self.s.query_every == 0
+        rounds = st.iteration - self.explore_rollouts  # the schedule's, counted from its first
+        fit_now = self.oracle is None or rounds % self.s.query_every == 0
         if fit_now and self.db.feedback_count(self.run) >= self._refit_at() and self._fit():
             self._relabel(emitted, locals_)
         acc = st.history[-1]["heldout_accuracy"] if st.history else None
