@@ -1,5 +1,5 @@
 """What the reward model reads and reports: a batch of labelled segment pairs, unlabelled
-pairs (SURF's pseudo-labels), a fit's report."""
+pairs (SURF's pseudo-labels), which pairs a fit holds out, a fit's report."""
 
 from __future__ import annotations
 
@@ -110,3 +110,24 @@ class FitReport:
             v = d[f.name]
             kw[f.name] = int(v) if f.type in ("int", int) else (math.nan if v is None else float(v))
         return cls(**kw)
+
+
+def heldout_mask(n_pairs: int, holdout: float, seed: int) -> np.ndarray:
+    """Which pairs :meth:`RewardEnsemble.fit` holds out: bool ``[n_pairs]``.
+
+    Pair i is held out when the i-th number of a uniform stream seeded by ``seed`` is below
+    ``holdout``, so the mask of a longer batch begins with that of a shorter one. At least
+    one pair (the last, if need be) is kept for training.
+    """
+    held = np.random.default_rng([seed, 1]).random(n_pairs) < holdout
+    if n_pairs and held.all():
+        held[-1] = False
+    return held
+
+
+def accuracy(diff: np.ndarray, target: np.ndarray) -> float:
+    """Share of the pairs with ``target != 0.5`` where ``diff`` has the sign of ``target - .5``."""
+    labelled = target != 0.5
+    if not labelled.any():
+        return math.nan
+    return float(np.mean(np.sign(diff[labelled]) == np.sign(target[labelled] - 0.5)))

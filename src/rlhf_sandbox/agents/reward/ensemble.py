@@ -28,7 +28,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlhf_sandbox.agents.reward.batches import FitReport, PreferenceBatch, SegmentPairs
+from rlhf_sandbox.agents.reward.batches import (
+    FitReport,
+    PreferenceBatch,
+    SegmentPairs,
+    accuracy,
+    heldout_mask,
+)
 from rlhf_sandbox.agents.reward.model_config import (
     RewardModelConfig,
     bradley_terry_loss,
@@ -485,7 +491,7 @@ class RewardEnsemble:
         if held_idx.size:
             held_loss, held_diff = self._evaluate(data, held_idx)
             heldout_loss = float(held_loss.mean())
-            heldout_accuracy = _accuracy(held_diff, target[held_idx])
+            heldout_accuracy = accuracy(held_diff, target[held_idx])
         else:
             heldout_loss = heldout_accuracy = math.nan
         self.version += 1
@@ -496,7 +502,7 @@ class RewardEnsemble:
             train_loss=float(train_loss.mean()),
             heldout_loss=heldout_loss,
             heldout_accuracy=heldout_accuracy,
-            train_accuracy=_accuracy(train_diff, target[train_idx]),
+            train_accuracy=accuracy(train_diff, target[train_idx]),
             epochs=epoch,
             seconds=time.perf_counter() - start,
             n_dropped=n_dropped,
@@ -588,24 +594,3 @@ class RewardEnsemble:
             raise ValueError(f"{path}: does not match {jpath} ({e})") from None
         model.version, model.last_report = version, report
         return model
-
-
-def heldout_mask(n_pairs: int, holdout: float, seed: int) -> np.ndarray:
-    """Which pairs :meth:`RewardEnsemble.fit` holds out: bool ``[n_pairs]``.
-
-    Pair i is held out when the i-th number of a uniform stream seeded by ``seed`` is below
-    ``holdout``, so the mask of a longer batch begins with that of a shorter one. At least
-    one pair (the last, if need be) is kept for training.
-    """
-    held = np.random.default_rng([seed, 1]).random(n_pairs) < holdout
-    if n_pairs and held.all():
-        held[-1] = False
-    return held
-
-
-def _accuracy(diff: np.ndarray, target: np.ndarray) -> float:
-    """Share of the pairs with ``target != 0.5`` where ``diff`` has the sign of ``target - .5``."""
-    labelled = target != 0.5
-    if not labelled.any():
-        return math.nan
-    return float(np.mean(np.sign(diff[labelled]) == np.sign(target[labelled] - 0.5)))
