@@ -28,11 +28,12 @@ from rlhf_sandbox.envs.pz_joint import JointGame, JointGameAborted, RoleVecEnv
 
 
 def sendable(e: BaseException) -> BaseException:
-    """``e`` if it survives pickling, else a RuntimeError with its type and message."""
-    import pickle  # the connection pickles: an exception that cannot be is described
+    """``e`` if the connection can carry it, else a RuntimeError with its type and message
+    (a message between our own processes, never a file)."""
+    from multiprocessing.reduction import ForkingPickler  # what Connection.send uses
 
     try:
-        pickle.loads(pickle.dumps(e))
+        ForkingPickler.loads(ForkingPickler.dumps(e))
     except Exception:
         return RuntimeError(f"{type(e).__name__}: {e}")
     return e

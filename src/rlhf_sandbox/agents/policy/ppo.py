@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
+import pickle  # only UnpicklingError: what torch.load(weights_only=True) raises on a non-state-dict
 import time
 import zipfile
 from collections.abc import Iterator
