@@ -22,7 +22,12 @@ The tasks, steps fixed per task (:func:`npc_tasks`):
   reward from the game (+10 per hit: sparse, most clips hold none). See :data:`TAG`;
 * ``spread``: mpe2's ``simple_spread_v3`` (three agents of one role, ``agent``, cover three
   landmarks), the ``env`` teacher: a dense reward (the landmarks' distances to their nearest
-  agent, collisions). Both mpe2 tasks: 200,000 steps, gamma 0.95, the arena's PPO settings.
+  agent, collisions);
+* ``push``: mpe2's ``simple_push_v3`` (``role=agent``): the good agent trains to reach its
+  goal landmark while the adversary, acting at random, pushes it about; the ``env`` teacher
+  judges by the good agent's reward (minus its distance to the goal: dense, and a function
+  of its own observation, unlike spread's, which depends on the other agents' places).
+  The three mpe2 tasks: 200,000 steps, gamma 0.95, the arena's PPO settings.
 
 Cells, keys, result files, ``--jobs``/``--cells``/``--tasks``/``--seeds``/``--scale``/
 ``--retry-failed`` and resuming are the preference suite's (bench/preference_suite.py: its
@@ -75,6 +80,12 @@ SPREAD_ID = "mpe2:simple_spread_v3"
 SPREAD: dict[str, Any] = {}
 SPREAD_STEPS = 200_000
 SPREAD_CLIP_S = 1.0  # 10 steps
+PUSH_ID = "mpe2:simple_push_v3"
+# mpe2 1.1.1's simple_push_v3 defaults (1 good agent, 1 adversary, 2 landmarks, 25 steps,
+# discrete actions); ours: role (the good agent trains, its reward minus its distance to the
+# goal landmark; the adversary, which pushes it off, acts at random)
+PUSH: dict[str, Any] = {"role": "agent"}
+PUSH_CLIP_S = 1.0  # 10 steps, as spread's
 
 
 def npc_tasks() -> dict[str, ps.SuiteTask]:
@@ -89,7 +100,14 @@ def npc_tasks() -> dict[str, ps.SuiteTask]:
         "spread", Task("env", SPREAD_ID, dict(SPREAD), SPREAD_STEPS, TAG_GAMMA, 50, dict(TAG_PPO)),
         "env", SPREAD_CLIP_S, 5,
     )  # fmt: skip
-    return {"companion": base["companion"], "guard": base["guard"], "tag": tag, "spread": spread}
+    push = ps.SuiteTask(
+        "push", Task("env", PUSH_ID, dict(PUSH), SPREAD_STEPS, TAG_GAMMA, 50, dict(TAG_PPO)),
+        "env", PUSH_CLIP_S, 5,
+    )  # fmt: skip
+    return {
+        "companion": base["companion"], "guard": base["guard"], "tag": tag, "spread": spread,
+        "push": push,
+    }  # fmt: skip
 
 
 def npc_grid(tasks: dict[str, ps.SuiteTask] | None = None) -> ps.Grid:

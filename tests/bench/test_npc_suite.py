@@ -28,31 +28,37 @@ def test_tasks_and_cells(grid: ps.Grid) -> None:
     pytest.importorskip("mpe2", reason="mpe2 comes with the [bench] extra")
     from rlhf_sandbox.envs.vector import make_vec_env
 
-    assert list(grid.tasks) == ["companion", "guard", "tag", "spread"]
+    assert list(grid.tasks) == ["companion", "guard", "tag", "spread", "push"]
     pref = ps.suite_tasks()
     assert grid.tasks["companion"] == pref["companion"]  # the preference suite's, unchanged
     assert grid.tasks["guard"] == pref["guard"]
     steps = {k: t.base.steps for k, t in grid.tasks.items()}
-    assert steps == {"companion": 500_000, "guard": 300_000, "tag": 200_000, "spread": 200_000}
-    tag, spread = grid.tasks["tag"], grid.tasks["spread"]
+    assert steps == {
+        "companion": 500_000, "guard": 300_000, "tag": 200_000, "spread": 200_000, "push": 200_000
+    }  # fmt: skip
+    tag, spread, push = grid.tasks["tag"], grid.tasks["spread"], grid.tasks["push"]
     assert (tag.base.env_id, tag.teacher) == ("mpe2:simple_tag_v3", "env")
     assert (spread.base.env_id, spread.teacher) == ("mpe2:simple_spread_v3", "env")
-    for task in (tag, spread):
+    assert (push.base.env_id, push.teacher) == ("mpe2:simple_push_v3", "env")
+    # 5 copies x 3 adversaries, 5 x 3 agents, 16 x the one good agent (the adversary random)
+    for task, slots in ((tag, 15), (spread, 15), (push, 16)):
         venv = make_vec_env(task.base.env_id, 16, 0, **task.base.env_kwargs)
         try:
-            assert venv.num_envs == 15  # 5 copies x 3 adversaries, or x 3 agents
+            assert venv.num_envs == slots
             assert venv.action_space.n == task.actions == 5
         finally:
             venv.close()
     s = ps.rlhf_settings(tag, ns.RATER, ns.LABELS, 2)
     assert (s.seed, s.labels, s.timesteps, s.env_kwargs["role"]) == (2, 500, 200_000, "adversary")
+    assert ps.rlhf_settings(push, ns.RATER, ns.LABELS, 0).env_kwargs["role"] == "agent"
 
     cells = ps.grid_cells(grid, "required")
     keys = [c.key for c in cells]
-    assert len(set(keys)) == len(keys) == 20 + 20 + 4 + (9 + 9 + 5 + 5)  # rlhf, ppo, random, const
+    # rlhf, ppo, random, const
+    assert len(set(keys)) == len(keys) == 25 + 25 + 5 + (9 + 9 + 5 + 5 + 5)
     assert {c.rater for c in cells if c.kind == "rlhf"} == {"perfect"}
     assert {c.labels for c in cells if c.kind == "rlhf"} == {500}
-    assert {c.kind for c in cells[:20]} == {"ppo"}  # the references first
+    assert {c.kind for c in cells[:25]} == {"ppo"}  # the references first
     assert "tag__perfect__500__s4" in keys and "guard__const8" in keys
 
 
