@@ -110,12 +110,13 @@ def step_rewards(model: Any, x: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def scores(pred: np.ndarray, r: np.ndarray, left: np.ndarray, right: np.ndarray) -> dict:
-    o, p = r.sum(1), pred.sum(1)
-    od, pd = o[left] - o[right], p[left] - p[right]
-    counted = np.abs(od) >= 0.1 * o.std()
-    agree = np.where(pd == 0, 0.5, (np.sign(pd) == np.sign(od)).astype(float))[counted]
+    """Pool agreement by the report's rule (``fidelity.pool_agreement``) and the per-step
+    correlation of the predicted rewards ``[M, T]`` with the oracle's."""
+    from rlhf_sandbox.agents.evaluation.fidelity import pool_agreement
+
+    pool = pool_agreement(pred.sum(1), r.sum(1), left, right).counted
     corr = float(np.corrcoef(pred.ravel(), r.ravel())[0, 1])
-    return {"pool": float(agree.mean()), "step_corr": corr, "counted": int(counted.sum())}
+    return {"pool": pool.value, "step_corr": corr, "counted": pool.n}
 
 
 def ceiling(x: np.ndarray, a: np.ndarray, r: np.ndarray, px, pa, n_actions: int, seed: int):

@@ -38,8 +38,8 @@ def test_spread_formula_is_mpe2s_reward_from_the_observation() -> None:
 
 def test_scores_and_bands_on_known_rewards() -> None:
     rng = np.random.default_rng(1)
-    r = rng.normal(size=(40, 5))
-    left, right = np.arange(0, 20), np.arange(20, 40)
+    r = rng.normal(size=(80, 5))  # 40 pairs: enough for the report's rule to judge
+    left, right = np.arange(0, 40), np.arange(40, 80)
     same = rs.scores(r * 3.0 + 1.0, r, left, right)  # a positive affine copy orders alike
     assert same["pool"] == 1.0 and same["step_corr"] == pytest.approx(1.0)
     flipped = rs.scores(-r, r, left, right)
