@@ -15,6 +15,7 @@ from rlhf_sandbox.store.db import (
     SCHEMA_VERSION,
     ClipRow,
     LabelConflictError,
+    NewQuery,
     PreferenceDB,
     SchemaVersionError,
     utc_now,
@@ -56,6 +57,34 @@ def test_store_db_newer_schema_refused(tmp_path: Path) -> None:
     c.close()
     with pytest.raises(SchemaVersionError, match="version"):
         PreferenceDB(tmp_path / "x.db")
+
+
+def test_store_pairs_and_their_labels_stored_together(db: PreferenceDB) -> None:
+    """A synthetic teacher's round: the pairs and their answers in one transaction, so a
+    failure anywhere in it leaves neither (here a pair naming a clip the store lacks)."""
+    pairs = [NewQuery("a", "b", "disagreement", 0.5), NewQuery("c", "d")]
+    qids = db.add_queries("r1", pairs, 2, rater="oracle", choices=["right", "equal"])
+    got = db.queries("r1")
+    assert [(x.id, x.left_clip, x.method, x.score, x.raters_wanted) for x in got] == [
+        (qids[0], "a", "disagreement", 0.5, 2),
+        (qids[1], "c", "random", None, 2),
+    ]
+    assert [(lab.query, lab.rater, lab.choice, lab.shown_left) for lab in db.labels("r1")] == [
+        (qids[0], "oracle", "right", "a"),
+        (qids[1], "oracle", "equal", "c"),
+    ]
+    with pytest.raises(db.IntegrityError):
+        db.add_queries(
+            "r1", [NewQuery("b", "c"), NewQuery("a", "zzz")], rater="o", choices=["left", "left"]
+        )
+    for bad in (
+        dict(rater="o"),
+        dict(choices=["left"]),
+        dict(rater="o", choices=["maybe", "left"]),
+    ):
+        with pytest.raises(ValueError):
+            db.add_queries("r1", [NewQuery("b", "c"), NewQuery("a", "d")], **bad)  # type: ignore[arg-type]
+    assert len(db.queries("r1")) == 2 and len(db.labels("r1")) == 2  # nothing half-written
 
 
 def test_store_label_visible_from_second_connection(db: PreferenceDB) -> None:

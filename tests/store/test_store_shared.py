@@ -12,7 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from rlhf_sandbox.store.db import ClipRow, PreferenceDB, StoreConnectionError, utc_now
+from rlhf_sandbox.store.db import (
+    ClipRow,
+    NewQuery,
+    PreferenceDB,
+    StoreConnectionError,
+    utc_now,
+)
 from rlhf_sandbox.store.db_postgres import PostgresBackend, _Conn
 
 
@@ -200,13 +206,18 @@ def test_commit_lost_in_transit_is_not_done_twice(
 
         monkeypatch.setattr(PostgresBackend, "write", flaky_write)
         q2 = db.add_query("r1", "a", "b")
+        pair = [NewQuery("a", "b"), NewQuery("b", "a")]
+        qs = db.add_queries("r1", pair, rater="bot", choices=["left", "right"])
         lid = db.add_label(q, "alice", "left", tags=["x"])
         v = db.add_reward_model("r1", "reward_models/v1.pt", {"acc": 0.5})
         db.add_clips([ClipRow(**{**json.loads(json.dumps(db.get_clip("a").__dict__)), "id": "c"})])
         db.undo_label(lid)
         monkeypatch.undo()
-        assert [x.id for x in db.queries("r1")] == [q, q2]
-        assert db.labels("r1") == []
+        assert [x.id for x in db.queries("r1")] == [q, q2, *qs]
+        assert [(lab.query, lab.choice) for lab in db.labels("r1")] == [
+            (qs[0], "left"),
+            (qs[1], "right"),
+        ]
         assert [m.version for m in db.reward_models("r1")] == [v] == [1]
         assert db.clip_ids("r1") == ["a", "b", "c"]
-        assert len(calls) == 10  # every write ran twice
+        assert len(calls) == 12  # every write ran twice

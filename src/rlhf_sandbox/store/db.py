@@ -40,11 +40,13 @@ from rlhf_sandbox.store.names import check_chunk_name, check_reward_model_path
 from rlhf_sandbox.store.rows import (
     CHOICES,
     DEMO_KINDS,
+    Choice,
     ClaimRow,
     ClipRow,
     DemonstrationRow,
     LabelConflictError,
     LabelRow,
+    NewQuery,
     QueryRow,
     RatingRow,
     RewardModelRow,
@@ -60,8 +62,8 @@ from rlhf_sandbox.store.schema import SCHEMA_VERSION
 
 __all__ = [  # the rows are part of this module's interface
     "CHOICES", "DEFAULT_LEASE_S", "DEMO_KINDS", "SCHEMA_VERSION", "TRAINER_STATES", "ClaimRow",
-    "ClipRow", "DemonstrationRow", "LabelConflictError", "LabelRow", "PreferenceDB", "QueryRow",
-    "RatingRow", "RewardModelRow", "RunRow", "RunTaskRow", "SchemaVersionError",
+    "ClipRow", "DemonstrationRow", "LabelConflictError", "LabelRow", "NewQuery", "PreferenceDB",
+    "QueryRow", "RatingRow", "RewardModelRow", "RunRow", "RunTaskRow", "SchemaVersionError",
     "StoreConnectionError", "StoreCorruptError", "StoreURLError", "TrainerStatus", "open_db",
     "utc_now",
 ]  # fmt: skip
@@ -322,22 +324,54 @@ class PreferenceDB(ClaimsAndLabels, ExportImport):
         raters_wanted: int = 1,
     ) -> str:
         """Add a pair of clips to be compared; returns the new query id."""
+        return self.add_queries(
+            run, [NewQuery(left_clip, right_clip, method, score)], raters_wanted
+        )[0]
+
+    def add_queries(
+        self,
+        run: str,
+        pairs: Sequence[NewQuery],
+        raters_wanted: int = 1,
+        *,
+        rater: str | None = None,
+        choices: Sequence[Choice | str] = (),
+    ) -> list[str]:
+        """Add pairs of clips to be compared, in one transaction; returns their ids.
+
+        With ``rater`` and one choice per pair (a synthetic teacher's answers), each pair's
+        label is stored in the same transaction: a kill leaves the pairs with their labels
+        or neither, never a pair that nobody will answer."""
         if raters_wanted < 1:
             raise ValueError(f"raters_wanted must be >= 1, got {raters_wanted}")
-        qid = uuid.uuid4().hex
+        if (rater is None) != (not choices) or (choices and len(choices) != len(pairs)):
+            raise ValueError("give a rater and one choice per pair, or neither")
+        bad = [ch for ch in choices if ch not in CHOICES]
+        if bad:
+            raise ValueError(f"choice must be one of {CHOICES}, got {bad[0]!r}")
+        qids = [uuid.uuid4().hex for _ in pairs]
 
         def body(c: Any, again: bool) -> None:
-            if again and c.execute("SELECT 1 FROM queries WHERE id = ?", (qid,)).fetchone():
-                return
+            if (
+                again
+                and qids
+                and c.execute("SELECT 1 FROM queries WHERE id = ?", (qids[0],)).fetchone()
+            ):
+                return  # the lost attempt committed: all of it, one transaction
             self._ensure_run(c, run, None)
-            c.execute(
-                "INSERT INTO queries (id, run, left_clip, right_clip, method, score, created,"
-                " raters_wanted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (qid, run, left_clip, right_clip, method, score, utc_now(), raters_wanted),
-            )
+            now = utc_now()
+            for qid, p in zip(qids, pairs, strict=True):
+                c.execute(
+                    "INSERT INTO queries (id, run, left_clip, right_clip, method, score, created,"
+                    " raters_wanted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (qid, run, p.left, p.right, p.method, p.score, now, raters_wanted),
+                )
+            if rater is not None:
+                for qid, p, ch in zip(qids, pairs, choices, strict=True):
+                    self._insert_label(c, qid, rater, str(ch), None, "[]", "", p.left)
 
         self._write(body)
-        return qid
+        return qids
 
     def get_query(self, query_id: str) -> QueryRow:
         got = self._read("SELECT * FROM queries WHERE id = ?", (query_id,))

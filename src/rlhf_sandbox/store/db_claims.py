@@ -245,16 +245,31 @@ class ClaimsAndLabels(DBCore):
                     f"rater {rater!r} already labelled query {query!r} differently "
                     f"(label {old[0]}); undo it first"
                 )
-            lid = uuid.uuid4().hex
-            c.execute(
-                "INSERT INTO labels (id, query, rater, choice, rating, tags, comment,"
-                " shown_left, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (lid, query, rater, choice, rating, tags_json, comment, left, utc_now()),
-            )
-            c.execute("DELETE FROM claims WHERE query = ? AND rater = ?", (query, rater))
-            return lid
+            return self._insert_label(c, query, rater, choice, rating, tags_json, comment, left)
 
         return self._write(body)
+
+    @staticmethod
+    def _insert_label(
+        c: Any,
+        query: str,
+        rater: str,
+        choice: str,
+        rating: int | None,
+        tags_json: str,
+        comment: str,
+        shown_left: str,
+    ) -> str:
+        """The label row, inside the caller's transaction; the rater's claim on the query
+        goes with it. Returns the new label's id."""
+        lid = uuid.uuid4().hex
+        c.execute(
+            "INSERT INTO labels (id, query, rater, choice, rating, tags, comment,"
+            " shown_left, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (lid, query, rater, choice, rating, tags_json, comment, shown_left, utc_now()),
+        )
+        c.execute("DELETE FROM claims WHERE query = ? AND rater = ?", (query, rater))
+        return lid
 
     def undo_label(self, label_id: str, *, reclaim_s: float | None = None) -> None:
         """Delete one label; an unknown id raises KeyError.

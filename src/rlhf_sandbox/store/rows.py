@@ -75,6 +75,16 @@ class ClipRow:
 
 
 @dataclass(frozen=True)
+class NewQuery:
+    """A pair of clips to be asked about (``PreferenceDB.add_queries``)."""
+
+    left: str
+    right: str
+    method: str = "random"
+    score: float | None = None
+
+
+@dataclass(frozen=True)
 class QueryRow:
     id: str
     run: str

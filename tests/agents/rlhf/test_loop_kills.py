@@ -93,3 +93,52 @@ def test_versions_and_files_stay_one_to_one_through_a_kill(
     loop.train(progress=False)
     loop.close()
     _one_to_one(out)
+
+
+class _DiesAtLabel:
+    """A connection that dies (as a kill -9 would: the open transaction is never committed)
+    when asked to store the ``n``-th synthetic label."""
+
+    def __init__(self, conn: object, seen: list[int], n: int) -> None:
+        self._conn, self._seen, self._n = conn, seen, n
+
+    def execute(self, sql: str, args: object = ()) -> object:
+        if sql.lstrip().startswith("INSERT INTO labels"):
+            self._seen.append(1)
+            if len(self._seen) == self._n:
+                raise Killed
+        return self._conn.execute(sql, args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_a_kill_while_a_round_is_stored_loses_no_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A synthetic teacher's pairs and their labels are stored together: a kill between
+    them left pairs that no teacher would ever label (found once by the SIGKILL test)."""
+    out = tmp_path / "run"
+    real = PreferenceDB._write
+    seen: list[int] = []
+    first_round = S.labels // 2  # more than the first rollout's share: a later round dies
+
+    def write(self: PreferenceDB, body):  # type: ignore[no-untyped-def]
+        return real(self, lambda c, again: body(_DiesAtLabel(c, seen, first_round + 2), again))
+
+    with monkeypatch.context() as m:
+        m.setattr(PreferenceDB, "_write", write)
+        loop = RLHFLoop(S, out)
+        with pytest.raises(Killed):
+            loop.train(progress=False)
+        loop.close()
+    folder = RunFolder(out)
+    assert folder.loop_state.exists()  # killed after a checkpoint, mid-way through a round
+    loop = RLHFLoop(None, out, resume=True)
+    state = loop.train(progress=False)
+    loop.close()
+    assert state.done and state.labels_asked == S.labels
+    with PreferenceDB(folder.db) as db:
+        queries = db.queries(RUN)
+        assert len(queries) == S.labels
+        assert db.label_count(RUN) == S.labels  # every pair asked has its teacher's label

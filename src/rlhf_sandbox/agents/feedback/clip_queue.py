@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from rlhf_sandbox.store.clips import ClipStore
-from rlhf_sandbox.store.db import ClipRow, PreferenceDB
+from rlhf_sandbox.store.db import ClipRow, NewQuery, PreferenceDB
 from rlhf_sandbox.store.run_folder import store_db, store_root
 
 HEAD_TO_HEAD = "head_to_head"
@@ -201,7 +201,7 @@ def enqueue(db: PreferenceDB, run: str, pairs: list[Pair], raters_wanted: int) -
     """Add the pairs as queries of ``run``; returns their ids."""
     if raters_wanted < 1:
         raise ValueError(f"--raters-per-query must be >= 1, got {raters_wanted}")
-    return [db.add_query(run, p.left, p.right, p.method, None, raters_wanted) for p in pairs]
+    return db.add_queries(run, [NewQuery(p.left, p.right, p.method) for p in pairs], raters_wanted)
 
 
 def is_head_to_head(method: str) -> bool:

@@ -65,7 +65,7 @@ from rlhf_sandbox.envs.pz_joint import role_view_of
 from rlhf_sandbox.envs.vector import NonFiniteEnvError, core_of, decision_hz, make_vec_env
 from rlhf_sandbox.files import atomic_path
 from rlhf_sandbox.store.clips import ClipStore
-from rlhf_sandbox.store.db import PreferenceDB, check_task
+from rlhf_sandbox.store.db import NewQuery, PreferenceDB, check_task
 from rlhf_sandbox.store.run_folder import RUN, RunFolder, RunStore
 
 __all__ = ["RUN", "LoopState", "RLHFLoop", "accuracy_text"]
@@ -339,23 +339,21 @@ class RLHFLoop:
         for j, c in clips.items():
             self._arrays[c.id] = (obs[j], act[j])
         method = self.s.query_method if returns is not None else "random"
-        qids = [
-            self.db.add_query(
-                self.run,
-                clips[int(a)].id,
-                clips[int(b)].id,
-                method,
-                None if np.isnan(sc) else float(sc),
-                self.s.raters_per_query,
+        asked = [
+            NewQuery(
+                clips[int(a)].id, clips[int(b)].id, method, None if np.isnan(sc) else float(sc)
             )
             for a, b, sc in zip(pairs.left, pairs.right, pairs.score, strict=True)
         ]
-        self.state.labels_asked += n
-        if r is not None and self.rater is not None:
+        if r is not None and self.rater is not None:  # the pairs and their labels: one write
             choices = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
-            name = self.teacher.spec
-            for qid, choice in zip(qids, choices, strict=True):
-                self.db.add_label(qid, name, str(choice))
+            self.db.add_queries(
+                self.run, asked, self.s.raters_per_query,
+                rater=self.teacher.spec, choices=[str(ch) for ch in choices],
+            )  # fmt: skip
+        else:
+            self.db.add_queries(self.run, asked, self.s.raters_per_query)
+        self.state.labels_asked += n
 
     def _refit_at(self) -> int:
         """Feedback in the store that makes the next fit: one more than the last fit used,
