@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rlhf_sandbox.agents.reward.surf import random_pair_indices
+
 METHODS = ("random", "disagreement", "entropy")
 
 
@@ -34,12 +36,11 @@ def check_method(method: str) -> str:
 
 
 def random_pairs(n: int, n_candidates: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """``n`` pairs of distinct candidates, drawn uniformly."""
+    """``n`` pairs of distinct candidates, drawn uniformly (SURF's unlabelled pairs are
+    drawn by the same rule)."""
     if n_candidates < 2:
         raise ValueError(f"need at least 2 candidate segments, got {n_candidates}")
-    a = rng.integers(0, n_candidates, size=n)
-    b = (a + rng.integers(1, n_candidates, size=n)) % n_candidates  # never b == a
-    return a, b
+    return random_pair_indices(n_candidates, n, rng)
 
 
 def pair_scores(method: str, returns: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -55,9 +55,12 @@ def pseudo_labels(p_left: np.ndarray, threshold: float) -> tuple[np.ndarray, np.
     return index, left[index].astype(np.float32)
 
 
-def random_pair_indices(m: int, n: int, seed: int | list[int]) -> tuple[np.ndarray, np.ndarray]:
+def random_pair_indices(
+    m: int, n: int, seed: int | list[int] | np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` pairs ``(i, j)`` of distinct indices in ``[0, m)``, drawn uniformly (with
-    replacement across pairs); none when ``m < 2`` or ``n < 1``."""
+    replacement across pairs); none when ``m < 2`` or ``n < 1``. A Generator given as
+    ``seed`` is drawn from (the loop's query selection does so)."""
     if m < 2 or n < 1:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     rng = np.random.default_rng(seed)
