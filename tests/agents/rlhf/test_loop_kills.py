@@ -6,12 +6,13 @@ their files stay one to one."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rlhf_sandbox.agents.policy.ppo import PPOSettings
 from rlhf_sandbox.agents.reward.ensemble import RewardModelConfig
-from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
+from rlhf_sandbox.agents.rlhf.loop import LoopState, RLHFLoop
 from rlhf_sandbox.agents.rlhf.settings import RLHFSettings
 from rlhf_sandbox.store.db import PreferenceDB
 from rlhf_sandbox.store.run_folder import RUN, RunFolder
@@ -39,6 +40,26 @@ def _one_to_one(out: Path) -> None:
     assert files == sorted(f"v{v}.pt" for v in versions)
 
 
+def _killed_run(
+    out: Path, monkeypatch: pytest.MonkeyPatch, owner: type, name: str, fn: Any
+) -> None:
+    """Train ``S`` into ``out`` with ``owner.name`` replaced by ``fn``, which kills it."""
+    with monkeypatch.context() as m:
+        m.setattr(owner, name, fn)
+        loop = RLHFLoop(S, out)
+        with pytest.raises(Killed):
+            loop.train(progress=False)
+        loop.close()
+
+
+def _resumed(out: Path) -> LoopState:
+    """Resume the run in ``out`` to its end."""
+    loop = RLHFLoop(None, out, resume=True)
+    state = loop.train(progress=False)
+    loop.close()
+    return state
+
+
 def test_a_kill_before_the_first_checkpoint_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,21 +68,14 @@ def test_a_kill_before_the_first_checkpoint_resumes(
     def killed(self: RLHFLoop) -> None:
         raise Killed
 
-    with monkeypatch.context() as m:
-        m.setattr(RLHFLoop, "_checkpoint", killed)
-        loop = RLHFLoop(S, out)
-        with pytest.raises(Killed):
-            loop.train(progress=False)
-        loop.close()
+    _killed_run(out, monkeypatch, RLHFLoop, "_checkpoint", killed)
     folder = RunFolder(out)
     assert folder.settings.exists() and not folder.loop_state.exists()
     with PreferenceDB(folder.db) as db:
         asked = len(db.queries(RUN))
         db.add_label(db.queries(RUN)[0].id, "ann", "left")  # a person labelled meanwhile
     assert asked > 0
-    loop = RLHFLoop(None, out, resume=True)
-    state = loop.train(progress=False)
-    loop.close()
+    state = _resumed(out)
     assert state.done and state.num_timesteps >= S.timesteps
     with PreferenceDB(folder.db) as db:
         assert "ann" in {lab.rater for lab in db.labels(RUN)}  # kept
@@ -83,15 +97,8 @@ def test_versions_and_files_stay_one_to_one_through_a_kill(
             raise Killed
         return v
 
-    with monkeypatch.context() as m:
-        m.setattr(PreferenceDB, "add_reward_model", add_then_die)
-        loop = RLHFLoop(S, out)
-        with pytest.raises(Killed):
-            loop.train(progress=False)
-        loop.close()
-    loop = RLHFLoop(None, out, resume=True)
-    loop.train(progress=False)
-    loop.close()
+    _killed_run(out, monkeypatch, PreferenceDB, "add_reward_model", add_then_die)
+    _resumed(out)
     _one_to_one(out)
 
 
@@ -126,17 +133,10 @@ def test_a_kill_while_a_round_is_stored_loses_no_label(
     def write(self: PreferenceDB, body):  # type: ignore[no-untyped-def]
         return real(self, lambda c, again: body(_DiesAtLabel(c, seen, first_round + 2), again))
 
-    with monkeypatch.context() as m:
-        m.setattr(PreferenceDB, "_write", write)
-        loop = RLHFLoop(S, out)
-        with pytest.raises(Killed):
-            loop.train(progress=False)
-        loop.close()
+    _killed_run(out, monkeypatch, PreferenceDB, "_write", write)
     folder = RunFolder(out)
     assert folder.loop_state.exists()  # killed after a checkpoint, mid-way through a round
-    loop = RLHFLoop(None, out, resume=True)
-    state = loop.train(progress=False)
-    loop.close()
+    state = _resumed(out)
     assert state.done and state.labels_asked == S.labels
     with PreferenceDB(folder.db) as db:
         queries = db.queries(RUN)
