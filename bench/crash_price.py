@@ -23,7 +23,10 @@ episodes (the report's seeds), and on those steps:
   labels only require the learned price to exceed about this range: above it, nothing
   in them tells a price of twice the range from one of a hundred times;
 * episode returns under the learned reward (the tail included), per policy: whether the
-  learned reward ranks the reference above the RLHF policy, as the oracle does.
+  learned reward ranks the reference above the RLHF policy, as the oracle does;
+* term prices: on the three policies' collision-free steps together, each term of the
+  oracle (progress, headway, ...) weighed in the learned reward by least squares, relative
+  to the oracle's own weight (1: priced alike, 0: ignored, below 0: the wrong sign).
 """
 
 from __future__ import annotations
@@ -70,6 +73,22 @@ def crash_prices(
     learned_cost = float(learned[crash].mean() + tail_reward - learned[calm].mean())
     oracle_cost = float(oracle[crash].mean() - oracle[calm].mean())
     return learned_cost / slope, oracle_cost
+
+
+def term_prices(terms: dict[str, np.ndarray], learned: np.ndarray) -> dict[str, float]:
+    """Each oracle term's price under the learned reward, relative to the oracle's: the
+    least-squares weight of the term in ``learned`` (all terms and a constant fitted at
+    once) divided by the slope of ``learned`` on the terms' sum. 1: priced as the oracle
+    prices it; 0: ignored; negative: the wrong sign. Terms constant over the steps are left
+    out (nothing to fit)."""
+    names = [k for k, v in terms.items() if np.ptp(v) > 0]
+    if not names:
+        return {}
+    x = np.stack([terms[k] for k in names], axis=1)
+    design = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    w = np.linalg.lstsq(design, learned, rcond=None)[0][:-1]
+    slope = float(np.polyfit(x.sum(axis=1), learned, 1)[0])
+    return {k: float(wk / slope) for k, wk in zip(names, w, strict=True)}
 
 
 def clip_range(oracle: np.ndarray, crash: np.ndarray, bounds: np.ndarray, t: int) -> float:
@@ -136,10 +155,13 @@ def one(task_name: str, seed: int, clip_seconds: float | None = None) -> dict[st
         "absorbing_reward": r_abs, "tail_steps": tail, "train_seconds": round(train_s, 1),
     }  # fmt: skip
     policies = {"reference": ref, "rlhf": rlhf, "random": random_policy(space, seed)}
+    pooled: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
     for name, pol in policies.items():
         score, log = score_policy(pol, s, oracle, name, EPISODES)
         plain, returns = _learned_steps(model, log, tail)
         crash = log.features["collision"] > 0
+        parts = oracle.terms(log.features, log.env_reward)
+        pooled.append(({k: v[~crash] for k, v in parts.items()}, plain[~crash]))
         slope, corr = exchange_rate(log.oracle[~crash], plain[~crash])
         prices = crash_prices(log.oracle, plain, crash, tail * r_abs, slope)
         out[name] = {
@@ -149,6 +171,11 @@ def one(task_name: str, seed: int, clip_seconds: float | None = None) -> dict[st
             "oracle_price": None if prices is None else prices[1],
             "clip_range": clip_range(log.oracle, crash, log.bounds, T),
         }  # fmt: skip
+    names = pooled[0][0].keys()
+    out["term_prices"] = term_prices(
+        {k: np.concatenate([p[0][k] for p in pooled]) for k in names},
+        np.concatenate([p[1] for p in pooled]),
+    )
     return out
 
 
@@ -171,6 +198,10 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "reference_first_learned": sum(
                 r["reference"]["learned_return"] > r["rlhf"]["learned_return"] for r in mine
             ),
+            "term_prices": {
+                k: statistics.median(r["term_prices"][k] for r in mine if k in r["term_prices"])
+                for k in dict.fromkeys(k for r in mine for k in r["term_prices"])
+            },
             "reference_first_oracle": sum(
                 r["reference"]["oracle_return"] > r["rlhf"]["oracle_return"] for r in mine
             ),

@@ -44,3 +44,21 @@ def test_clip_range_leaves_out_windows_with_a_collision_and_short_episodes() -> 
     # the second episode's one window: 0; the third is shorter than a window
     assert cp.clip_range(oracle, crash, bounds, 2) == 7.0
     assert math.isnan(cp.clip_range(oracle, crash, bounds, 6))
+
+
+def test_term_prices_recover_each_terms_weight_relative_to_the_whole() -> None:
+    rng = np.random.default_rng(1)
+    terms = {
+        "progress": rng.uniform(0.0, 0.5, 2000),
+        "jerk": -0.1 * rng.uniform(0.0, 1.0, 2000),
+        "headway": -0.2 * rng.uniform(0.0, 1.0, 2000),
+        "collision": np.zeros(2000),  # constant: left out
+    }
+    # progress priced as the oracle does, jerk ignored, headway with the wrong sign
+    learned = 3.0 * terms["progress"] + 0.0 * terms["jerk"] - 3.0 * terms["headway"] + 1.0
+    got = cp.term_prices(terms, learned)
+    assert set(got) == {"progress", "jerk", "headway"}
+    slope = np.polyfit(terms["progress"] + terms["jerk"] + terms["headway"], learned, 1)[0]
+    assert math.isclose(got["progress"] * slope, 3.0, rel_tol=1e-6)
+    assert abs(got["jerk"]) < 1e-6 and got["headway"] < 0
+    assert cp.term_prices({"collision": np.zeros(5)}, np.zeros(5)) == {}
