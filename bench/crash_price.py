@@ -106,17 +106,16 @@ def clip_range(oracle: np.ndarray, crash: np.ndarray, bounds: np.ndarray, t: int
     return float(got.max() - got.min()) if got.size else math.nan
 
 
-def _learned_steps(model: Any, log: Any, tail: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step learned rewards without the tail and episode returns with it."""
-    from rlhf_sandbox.agents.reward.wrappers import learned_rewards
+def _learned_steps(model: Any, log: Any, tail: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The report's per-step learned rewards of ``log`` (no tail), its episode returns with
+    the absorbing tail on terminating steps, and the absorbing reward."""
+    from rlhf_sandbox.agents.rlhf.fidelity_report import absorbing_reward, learned_steps
 
-    obs = log.obs.reshape(len(log.obs), -1).astype(np.float32)
-    term = np.zeros(len(obs), bool)
-    term[(log.bounds[1:] - 1)[log.terminated]] = True
-    plain = learned_rewards(model, obs, log.actions, term, 0.0)
-    full = learned_rewards(model, obs, log.actions, term, tail)
-    returns = np.array([e.sum() for e in log.episodes(full)])
-    return plain, returns
+    plain = learned_steps(model, log)
+    r_abs = absorbing_reward(model, log)
+    ends = np.zeros_like(plain)
+    ends[(log.bounds[1:] - 1)[log.terminated]] = tail * r_abs
+    return plain, np.array([e.sum() for e in log.episodes(plain + ends)]), r_abs
 
 
 def one(task_name: str, seed: int, clip_seconds: float | None = None) -> dict[str, Any]:
@@ -128,7 +127,7 @@ def one(task_name: str, seed: int, clip_seconds: float | None = None) -> dict[st
 
     from rlhf_sandbox.agents.evaluation.rollouts import random_policy, sb3_policy
     from rlhf_sandbox.agents.policy.ppo import load_policy
-    from rlhf_sandbox.agents.reward.absorbing import absorbing_obs, tail_factor
+    from rlhf_sandbox.agents.reward.absorbing import tail_factor
     from rlhf_sandbox.agents.rlhf.loop import RLHFLoop
     from rlhf_sandbox.agents.rlhf.report import score_policy
 
@@ -148,17 +147,17 @@ def one(task_name: str, seed: int, clip_seconds: float | None = None) -> dict[st
     train_s = time.perf_counter() - t0
     oracle = s.teacher_value.resolve()
     tail = tail_factor(s.ppo.gamma)
-    r_abs = float(model.predict(absorbing_obs(model._obs_dim)[None], np.zeros(1, np.int64))[0])
     ref = sb3_policy(load_policy(POLICIES / f"{task_name}__ppo__s{seed}.pt"))
     out: dict[str, Any] = {
         "task": task_name, "seed": seed, "clip_steps": T, "gamma": s.ppo.gamma,
-        "absorbing_reward": r_abs, "tail_steps": tail, "train_seconds": round(train_s, 1),
+        "tail_steps": tail, "train_seconds": round(train_s, 1),
     }  # fmt: skip
     policies = {"reference": ref, "rlhf": rlhf, "random": random_policy(space, seed)}
     pooled: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
     for name, pol in policies.items():
         score, log = score_policy(pol, s, oracle, name, EPISODES)
-        plain, returns = _learned_steps(model, log, tail)
+        plain, returns, r_abs = _learned_steps(model, log, tail)
+        out["absorbing_reward"] = r_abs
         crash = log.features["collision"] > 0
         parts = oracle.terms(log.features, log.env_reward)
         pooled.append(({k: v[~crash] for k, v in parts.items()}, plain[~crash]))

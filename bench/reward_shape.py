@@ -105,8 +105,8 @@ def make_model(dim: int, n_actions: int, seed: int) -> Any:
 
 
 def step_rewards(model: Any, x: np.ndarray, a: np.ndarray) -> np.ndarray:
-    flat = model.segment_returns(x.reshape(-1, 1, x.shape[-1]), a.reshape(-1, 1)).mean(0)
-    return flat.reshape(x.shape[:2])
+    """The model's reward of every step of segments ``x`` ``[M, T, D]``: ``[M, T]``."""
+    return model.predict(x.reshape(-1, x.shape[-1]), a.reshape(-1)).reshape(x.shape[:2])
 
 
 def scores(pred: np.ndarray, r: np.ndarray, left: np.ndarray, right: np.ndarray) -> dict:

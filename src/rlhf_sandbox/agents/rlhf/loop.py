@@ -345,14 +345,11 @@ class RLHFLoop:
             )
             for a, b, sc in zip(pairs.left, pairs.right, pairs.score, strict=True)
         ]
+        rater, choices = None, []
         if r is not None and self.rater is not None:  # the pairs and their labels: one write
-            choices = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
-            self.db.add_queries(
-                self.run, asked, self.s.raters_per_query,
-                rater=self.teacher.spec, choices=[str(ch) for ch in choices],
-            )  # fmt: skip
-        else:
-            self.db.add_queries(self.run, asked, self.s.raters_per_query)
+            said = self.rater.label(r[pairs.left], r[pairs.right], float(r.sum(axis=1).mean()))
+            rater, choices = self.teacher.spec, [str(ch) for ch in said]
+        self.db.add_queries(self.run, asked, self.s.raters_per_query, rater=rater, choices=choices)
         self.state.labels_asked += n
 
     def _refit_at(self) -> int:
