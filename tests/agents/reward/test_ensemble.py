@@ -181,6 +181,20 @@ def test_learns_with_discrete_actions() -> None:
         model.predict(obs[0], np.zeros(T, np.int64))  # 0 is not in Discrete(4, start=1)
 
 
+@pytest.mark.parametrize("act_space", [BOX_ACT, DISCRETE_ACT])
+def test_learns_without_bagging(act_space: ActSpace) -> None:
+    """``bagging=False``: every member trains on every training pair (it used to crash)."""
+    reward = linear_box_reward() if act_space is BOX_ACT else discrete_reward()
+    batch, _ = labelled_pairs(np.random.default_rng(0), 300, act_space, reward)
+    model = RewardEnsemble(OBS, act_space, RewardModelConfig(bagging=False, max_epochs=30))
+    report = model.fit(batch)
+    fresh, _ = labelled_pairs(np.random.default_rng(1), 500, act_space, reward)
+    assert accuracy(model, fresh) >= 0.85 and report.n_train + report.n_heldout == 300
+    obs, act = steps_of(batch)
+    members = model.member_rewards(obs, act)
+    assert float(members.std(0).mean()) > 0.01  # separate initial weights still differ
+
+
 def test_equal_labels_pull_the_returns_together() -> None:
     rng = np.random.default_rng(5)
     batch, _ = labelled_pairs(rng, 300, BOX_ACT, linear_box_reward())

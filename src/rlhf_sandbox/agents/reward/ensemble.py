@@ -442,7 +442,7 @@ class RewardEnsemble:
         if cfg.bagging:
             samples = train_idx[rng.integers(0, n_train, (k, n_train))]
         else:
-            samples = np.broadcast_to(train_idx, (k, n_train))
+            samples = np.tile(train_idx, (k, 1))  # C order: permuted() keeps a view's layout
         params = self.net.member_views()  # (parameter, its [K, ...] view)
         opt = torch.optim.AdamW([q for q, _ in params], lr=cfg.lr, weight_decay=cfg.weight_decay)
         best = [v.detach().clone() for _, v in params]
