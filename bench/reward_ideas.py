@@ -126,6 +126,14 @@ def segments(
     """Model inputs ``[M, T, D + 1]``, actions ``[M, T, ...]`` and oracle rewards ``[M, T]``
     of one behaviour's recorded segments (``random``, ``scripted`` or a policy of its own:
     a function of the observations ``[n_envs, ...]``)."""
+    return segments_and_terms(task, behaviour, seed)[:3]
+
+
+def segments_and_terms(
+    task: Task, behaviour: str | Callable[[np.ndarray], np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """:func:`segments` and the oracle's terms of every step (``{name: [M, T]}``, 0 on
+    absorbing steps; empty for an oracle without terms)."""
     import gymnasium as gym
 
     from rlhf_sandbox.agents.rlhf.recording import RecordClips
@@ -161,8 +169,9 @@ def segments(
     feats, env_r, real = rec.segment_features(seg, task.length)
     oracle = get_oracle(task.oracle)
     r = np.where(real, oracle(feats, env_r.astype(np.float64)), 0.0)
+    parts = oracle.terms(feats, env_r.astype(np.float64)) if hasattr(oracle, "terms") else {}
     venv.close()
-    return x, a, r
+    return x, a, r, {k: np.where(real, v, 0.0) for k, v in parts.items()}
 
 
 def task_data(task: Task, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,14 +188,19 @@ def _action_space(task: Task) -> Any:
 
 
 # ---------------------------------------------------------------------- one fit
+def label_pairs(m: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` pairs of distinct segments (of ``m``) that :func:`labelled_batch` labels."""
+    rng = np.random.default_rng([seed, 11])
+    i = rng.integers(0, m, n)
+    return i, (i + rng.integers(1, m, n)) % m
+
+
 def labelled_batch(x, a, r, n: int, mistake: float, seed: int):
     from rlhf_sandbox.agents.feedback.pairs import CHOICE_TARGET
     from rlhf_sandbox.agents.reward.batches import PreferenceBatch
     from rlhf_sandbox.agents.teachers.raters import RaterConfig, SyntheticRater
 
-    rng = np.random.default_rng([seed, 11])
-    i = rng.integers(0, len(x), n)
-    j = (i + rng.integers(1, len(x), n)) % len(x)
+    i, j = label_pairs(len(x), n, seed)
     rater = SyntheticRater(RaterConfig(eps_mistake=mistake), seed=seed)
     choices = rater.label(r[i], r[j], float(r.sum(1).mean()))
     keep = np.array([c in CHOICE_TARGET for c in choices])

@@ -81,18 +81,24 @@ def behaviours(name: str, n_actions: int, seed: int) -> list[Any]:
             policy("perfect__500__s0", 0.0, 3)]  # fmt: skip
 
 
-def record(task: ri.Task, n_actions: int, seed: int) -> tuple[np.ndarray, ...]:
+def record(task: ri.Task, n_actions: int, seed: int) -> tuple[Any, ...]:
+    """Segments of the four behaviours, concatenated: inputs, actions, oracle rewards and
+    the oracle's terms (``{name: [M, T]}``)."""
     import torch
 
     torch.manual_seed(seed)  # the policies sample their actions with torch's generator
     parts = [
-        ri.segments(task, b, seed * 100 + i)
+        ri.segments_and_terms(task, b, seed * 100 + i)
         for i, b in enumerate(behaviours(task.name, n_actions, seed))
     ]
-    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+    x, a, r = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    terms = {n: np.concatenate([p[3][n] for p in parts]) for n in parts[0][3]}
+    return x, a, r, terms
 
 
-def make_model(dim: int, n_actions: int, seed: int) -> Any:
+def make_model(dim: int, n_actions: int, seed: int, **overrides: Any) -> Any:
+    """The loop's reward ensemble (``RewardModelConfig`` defaults but ``overrides``) for
+    inputs of ``dim`` (the absorbing flag included) and Discrete(n_actions) actions."""
     import gymnasium as gym
 
     from rlhf_sandbox.agents.reward.absorbing import reward_space
@@ -100,7 +106,9 @@ def make_model(dim: int, n_actions: int, seed: int) -> Any:
 
     space = gym.spaces.Box(-np.inf, np.inf, (dim - 1,), np.float32)
     return RewardEnsemble(
-        reward_space(space), gym.spaces.Discrete(n_actions), RewardModelConfig(seed=seed)
+        reward_space(space),
+        gym.spaces.Discrete(n_actions),
+        RewardModelConfig(seed=seed, **overrides),
     )
 
 
@@ -183,8 +191,8 @@ def run_task(name: str) -> dict[str, Any]:
 
     env_id, kwargs, teacher, length, n_actions, n_envs, steps = TASKS[name]
     task = ri.Task(name, env_id, kwargs, teacher, length, n_envs, steps)
-    x, a, r = record(task, n_actions, 0)
-    px, pa, pr = record(task, n_actions, 7)
+    x, a, r, _ = record(task, n_actions, 0)
+    px, pa, pr, _ = record(task, n_actions, 7)
     left, right = pool_pairs(len(px), POOL, seed=7)
     out: dict[str, Any] = {"segments": [len(x), len(px)], "clip_steps": length}
     variants = {"plain": (x, px)}
