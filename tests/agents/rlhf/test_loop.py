@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rlhf_sandbox.agents.policy.ppo import PPOSettings
-from rlhf_sandbox.agents.reward.ensemble import RewardModelConfig
+from rlhf_sandbox.agents.reward.ensemble import RewardEnsemble, RewardModelConfig
 from rlhf_sandbox.agents.reward.wrappers import learned_rewards
 from rlhf_sandbox.agents.rlhf.loop import RUN, RLHFLoop
 from rlhf_sandbox.agents.rlhf.report import write_report
@@ -26,6 +26,7 @@ from rlhf_sandbox.cli import app
 from rlhf_sandbox.envs.replay import clip_frame
 from rlhf_sandbox.store.clips import ClipStore
 from rlhf_sandbox.store.db import PreferenceDB
+from rlhf_sandbox.store.run_folder import RunFolder
 
 ENV = "rlhf_sandbox/Highway-v0"
 KW = {"policy_hz": 5, "duration": 8.0, "vehicles": 12, "lanes": 3}
@@ -273,6 +274,9 @@ def test_arena_v0_trains_one_shared_policy_per_role(tmp_path: Path) -> None:
     state = loop.train(progress=False)
     loop.close()
     assert state.model_version >= 1 and state.labels_asked == 40
+    # the arena's reward model takes the distance to the player beside the observation
+    saved = RewardEnsemble.load(RunFolder(tmp_path / "arena").reward_model)
+    assert saved.config.input_features == loop.model.config.input_features == "arena"
     with PreferenceDB(tmp_path / "arena" / "store" / "prefs.sqlite") as db:
         store = ClipStore(tmp_path / "arena" / "store", db)
         clip = store.get(db.clip_ids(RUN)[0])

@@ -17,6 +17,7 @@ decay is AdamW's decoupled decay, not an L2 term in the loss.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -35,6 +36,8 @@ from rlhf_sandbox.agents.reward.batches import (
     accuracy,
     heldout_mask,
 )
+from rlhf_sandbox.agents.reward.inputs import extra_inputs, n_extra
+from rlhf_sandbox.agents.reward.inputs import resolve as resolve_inputs
 from rlhf_sandbox.agents.reward.model_config import (
     RewardModelConfig,
     bradley_terry_loss,
@@ -79,8 +82,14 @@ class RewardEnsemble:
         observation_space: gym.Space[Any],
         action_space: gym.Space[Any],
         config: RewardModelConfig | None = None,
+        *,
+        env_id: str | None = None,
     ) -> None:
-        self.config = config if config is not None else RewardModelConfig()
+        config = config if config is not None else RewardModelConfig()
+        # ``auto`` input features resolved by the env (none when unknown); the model keeps the
+        # resolved name, so that a saved model reloads with the inputs it was fitted on
+        features = resolve_inputs(config.input_features, env_id)
+        self.config = dataclasses.replace(config, input_features=features)
         if not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(
                 f"RewardEnsemble needs a Box observation space, got {observation_space}"
@@ -100,6 +109,7 @@ class RewardEnsemble:
         self.action_space = action_space
         self._obs_shape: tuple[int, ...] = tuple(observation_space.shape)
         self._obs_dim = int(np.prod(self._obs_shape, dtype=np.int64))
+        self._n_extra = n_extra(features)
         self._act_dim = act_dim
         cfg = self.config
         want = cfg.device if cfg.device != "auto" else "cuda"
@@ -107,7 +117,7 @@ class RewardEnsemble:
         self._cpu = self.device.type == "cpu"
         self.net = EnsembleMLP(
             cfg.n_members,
-            self._obs_dim,
+            self._obs_dim + self._n_extra,
             act_dim,
             self._discrete,
             cfg.hidden,
@@ -157,6 +167,8 @@ class RewardEnsemble:
             a_t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).view(n, self._act_dim)
         if not self._cpu:
             o_t, a_t = o_t.to(self.device), a_t.to(self.device)
+        if self._n_extra:
+            o_t = torch.cat([o_t, extra_inputs(self.config.input_features, o_t)], 1)
         if self.config.normalise_inputs:
             o_t = (o_t - self.net.in_mean) / self.net.in_std
         return o_t, a_t
@@ -515,6 +527,9 @@ class RewardEnsemble:
         """Per-entry mean and std of the observations of every step of the first fit."""
         steps = np.concatenate([batch.obs_left, batch.obs_right], axis=0)
         steps = steps.reshape(-1, self._obs_dim).astype(np.float64)
+        if self._n_extra:  # the computed inputs are standardised like the others
+            extra = extra_inputs(self.config.input_features, torch.from_numpy(steps))
+            steps = np.concatenate([steps, extra.numpy()], axis=1)
         with torch.no_grad():
             self.net.in_mean.copy_(torch.from_numpy(steps.mean(axis=0)))
             self.net.in_std.copy_(torch.from_numpy(steps.std(axis=0)).clamp_min(1e-3))

@@ -38,6 +38,12 @@ class RewardModelConfig:
     normalise_inputs: bool = setting(
         False, doc="observations standardised by the first fit's steps (then kept fixed)"
     )
+    input_features: Literal["auto", "none", "arena"] = setting(
+        "auto",
+        doc="inputs computed from each observation and given beside it: arena (the distance"
+        " to the player in metres, capped at 6), none; auto: arena on the arena's envs, none"
+        " elsewhere (agents.reward.inputs)",
+    )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", doc="auto: cuda if available")
     seed: int = setting(0, lo=0, doc="seed of the initial weights, the split and the resamples")
     # --- issue 17's ideas from the literature, each off by default (docs/BENCHMARKS.md)

@@ -176,7 +176,10 @@ class RLHFLoop:
         self.source = self._source()
         self.T = clip_steps(s, self.source.policy_hz)
         self.model = RewardEnsemble(
-            reward_space(self.venv.observation_space), self.venv.action_space, s.reward_model
+            reward_space(self.venv.observation_space),
+            self.venv.action_space,
+            s.reward_model,
+            env_id=s.env_id,
         )
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.pending_checkpoint = False

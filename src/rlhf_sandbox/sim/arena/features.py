@@ -91,6 +91,9 @@ def compute(
     }
 
 
+PLAYER_OFFSET = 4  # the observation's entries PLAYER_OFFSET, +1: the player's offset / SIZE
+
+
 def obs_dim(p: ArenaParams) -> int:
     """Length of one NPC's observation."""
     return 11 + p.n_rays + 5 * p.n_neighbours + 3
