@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -35,7 +36,7 @@ def test_auto_resolves_by_the_env() -> None:
     assert resolve("arena", None) == "arena"
     with pytest.raises(ValueError, match="'lidar' unknown"):
         resolve("lidar", COMPANION)
-    with pytest.raises(ValueError, match="RewardModelConfig.input_features"):
+    with pytest.raises(ValueError, match=r"RewardModelConfig\.input_features"):
         RewardModelConfig(input_features="lidar")  # type: ignore[arg-type]
 
 
@@ -86,8 +87,9 @@ def test_the_distance_input_learns_the_personal_space_from_few_labels() -> None:
     space = gym.spaces.Box(-1, 1, (12,), np.float32)
     decisive = fresh.target != 0.5
 
-    def accuracy(features: str) -> float:
-        model = RewardEnsemble(space, gym.spaces.Discrete(3), RewardModelConfig(input_features=features))  # fmt: skip
+    def accuracy(features: Any) -> float:
+        config = RewardModelConfig(input_features=features)
+        model = RewardEnsemble(space, gym.spaces.Discrete(3), config)
         model.fit(train)
         left = model.segment_returns(fresh.obs_left, fresh.act_left).mean(0)
         right = model.segment_returns(fresh.obs_right, fresh.act_right).mean(0)
