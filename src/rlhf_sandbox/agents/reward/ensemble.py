@@ -18,7 +18,6 @@ decay is AdamW's decoupled decay, not an L2 term in the loss.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlhf_sandbox.agents.reward import ensemble_files
 from rlhf_sandbox.agents.reward.batches import (
     FitReport,
     PreferenceBatch,
@@ -46,13 +46,6 @@ from rlhf_sandbox.agents.reward.model_config import (
 from rlhf_sandbox.agents.reward.net import EnsembleMLP
 from rlhf_sandbox.agents.reward.robust import RimeState, preference_kl, rime_select
 from rlhf_sandbox.agents.reward.surf import crop_windows, pseudo_labels
-from rlhf_sandbox.config import (
-    build_config,
-    config_from_mapping,
-    config_to_dict,
-)
-from rlhf_sandbox.envs.spaces import space_from_json, space_to_json
-from rlhf_sandbox.files import atomic_path, json_path
 
 __all__ = [
     "FitReport",
@@ -64,7 +57,6 @@ __all__ = [
     "heldout_mask",
 ]
 
-FORMAT = "rlhf_sandbox.reward_ensemble/1"
 _EVAL_ROWS = 1 << 16  # steps per forward pass when evaluating many pairs (bounds memory)
 _MIN_DELTA = 1e-6  # a held-out loss must drop by more than this to count as better
 
@@ -547,29 +539,7 @@ class RewardEnsemble:
         """Write the weights and normalisation to ``path`` (``torch.save`` of a state dict)
         and the settings, spaces, version and last report to ``path`` with ``.json``.
         Both writes are atomic. Returns the JSON's path."""
-        path = Path(path)
-        jpath = json_path(path)
-        if jpath == path:
-            raise ValueError(f"{path}: the weights need a suffix other than .json (e.g. .pt)")
-        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        state["version"] = torch.tensor(self.version)
-        meta = {
-            "format": FORMAT,
-            "config": config_to_dict(self.config),
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "version": self.version,
-            "normalisation": {
-                "mean": float(self.net.norm_mean),
-                "std": float(self.net.norm_std),
-            },
-            "metrics": None if self.last_report is None else self.last_report.to_json(),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        with atomic_path(jpath) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        return jpath
+        return ensemble_files.write(self, path)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> RewardEnsemble:
@@ -578,34 +548,6 @@ class RewardEnsemble:
         ``device`` replaces the saved ``config.device``. A missing file is a
         FileNotFoundError and an unreadable or mismatched one a ValueError, each naming it.
         """
-        path = Path(path)
-        jpath = json_path(path)
-        for f in (path, jpath):
-            if not f.is_file():
-                raise FileNotFoundError(f"{f}: no such file (a reward model is a .pt and a .json)")
-        try:
-            meta = json.loads(jpath.read_text())
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise ValueError(f"format is not {FORMAT!r}")
-            config = config_from_mapping(RewardModelConfig, dict(meta["config"], device="cpu"))
-            obs_space = space_from_json(meta["observation_space"])
-            act_space = space_from_json(meta["action_space"])
-            report = None if meta["metrics"] is None else FitReport.from_json(meta["metrics"])
-            version = int(meta["version"])
-        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError, ConfigError included
-            raise ValueError(f"{jpath}: not a saved reward model ({e!r})") from None
-        config = build_config(RewardModelConfig, config, device=device)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises several types for a damaged file; report one
-            raise ValueError(f"{path}: cannot read the reward model weights ({e})") from None
-        model = cls(obs_space, act_space, config)
-        try:
-            saved_version = int(state.pop("version"))
-            if saved_version != version:
-                raise ValueError(f"{path} is version {saved_version}, {jpath} says {version}")
-            model.net.load_state_dict(state)
-        except (AttributeError, KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise ValueError(f"{path}: does not match {jpath} ({e})") from None
-        model.version, model.last_report = version, report
-        return model
+        saved = ensemble_files.read(path, device)
+        model = cls(saved.observation_space, saved.action_space, saved.config)
+        return ensemble_files.restore(model, saved, path)
