@@ -97,8 +97,10 @@ def record(task: ri.Task, n_actions: int, seed: int) -> tuple[Any, ...]:
 
 
 def make_model(dim: int, n_actions: int, seed: int, **overrides: Any) -> Any:
-    """The loop's reward ensemble (``RewardModelConfig`` defaults but ``overrides``) for
-    inputs of ``dim`` (the absorbing flag included) and Discrete(n_actions) actions."""
+    """A reward ensemble (``RewardModelConfig`` defaults but ``overrides``) for inputs of
+    ``dim`` (the absorbing flag included) and Discrete(n_actions) actions. No env id is
+    given, so ``input_features`` ``auto`` means the observation alone: the figures of the
+    loop before the arena's distance input (``bench/companion_fit.py`` measures that)."""
     import gymnasium as gym
 
     from rlhf_sandbox.agents.reward.absorbing import reward_space
