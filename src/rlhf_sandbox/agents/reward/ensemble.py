@@ -159,11 +159,17 @@ class RewardEnsemble:
             a_t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).view(n, self._act_dim)
         if not self._cpu:
             o_t, a_t = o_t.to(self.device), a_t.to(self.device)
-        if self._n_extra:
-            o_t = torch.cat([o_t, extra_inputs(self.config.input_features, o_t)], 1)
+        o_t = self._with_computed(o_t)
         if self.config.normalise_inputs:
             o_t = (o_t - self.net.in_mean) / self.net.in_std
         return o_t, a_t
+
+    def _with_computed(self, obs: torch.Tensor) -> torch.Tensor:
+        """Flat observations ``[N, obs_dim]`` with the computed inputs (``input_features``)
+        appended: what the network's first layer takes."""
+        if not self._n_extra:
+            return obs
+        return torch.cat([obs, extra_inputs(self.config.input_features, obs)], 1)
 
     def _segments(self, obs: np.ndarray, actions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Segments ``[M, T, *obs_shape]`` as tensors ``[M, T, obs_dim]``, ``[M, T(, act_dim)]``."""
@@ -519,9 +525,7 @@ class RewardEnsemble:
         """Per-entry mean and std of the observations of every step of the first fit."""
         steps = np.concatenate([batch.obs_left, batch.obs_right], axis=0)
         steps = steps.reshape(-1, self._obs_dim).astype(np.float64)
-        if self._n_extra:  # the computed inputs are standardised like the others
-            extra = extra_inputs(self.config.input_features, torch.from_numpy(steps))
-            steps = np.concatenate([steps, extra.numpy()], axis=1)
+        steps = self._with_computed(torch.from_numpy(steps)).numpy()  # standardised too
         with torch.no_grad():
             self.net.in_mean.copy_(torch.from_numpy(steps.mean(axis=0)))
             self.net.in_std.copy_(torch.from_numpy(steps.std(axis=0)).clamp_min(1e-3))
