@@ -13,9 +13,10 @@ and steps (``TARGET``, ``LABELS``, ``SEEDS``).
 
 The tasks, steps fixed per task (:func:`npc_tasks`):
 
-* ``companion`` and ``guard``: the arena's single-role ids with their oracles, exactly the
+* ``companion`` and ``guard``: the arena's single-role ids with their oracles, the
   preference suite's tasks (bench/oracle_levels.py's PPO budgets and settings: 500,000 and
-  300,000 steps, the guard evaluated on 100 episodes);
+  300,000 steps, the guard evaluated on 100 episodes); the companion's RLHF cells add
+  :data:`COMPANION_RLHF` (exploration first, labels spread evenly, fewer refits);
 * ``tag``: mpe2's ``simple_tag_v3`` (PettingZoo, not ours) through ``--env MODULE`` as a
   user's own game would come: the three adversaries (``role=adversary``) share one policy
   and chase the good agent, which acts at random; the ``env`` teacher judges by their own
@@ -86,12 +87,27 @@ PUSH_ID = "mpe2:simple_push_v3"
 # goal landmark; the adversary, which pushes it off, acts at random)
 PUSH: dict[str, Any] = {"role": "agent"}
 PUSH_CLIP_S = 1.0  # 10 steps, as spread's
+# The companion's RLHF cells: PEBBLE's exploration for the first 51,200 steps (25 of the 245
+# rollouts on the state-entropy reward), the labels spread evenly over the run (a tenth on
+# the explored policy's first rollout, no decay) instead of the defaults (a quarter on the
+# first rollout, then falling 5-fold), and a refit only once the labels have grown by a
+# quarter (7-8 fits instead of one per rollout). With the defaults the policy settled
+# trailing the player out of sight before the reward model had seen clips of a companion
+# close by and in view (docs/BENCHMARKS.md, "The companion: exploration and labels spread
+# over the run"; bench/companion_schedule.py compares the parts). The PPO references and the
+# preference suite's companion cells keep the defaults.
+COMPANION_RLHF: dict[str, Any] = {
+    "explore_steps": 51_200, "initial_label_share": 0.1, "label_decay": 0.0, "refit_growth": 0.25,
+}  # fmt: skip
 
 
 def npc_tasks() -> dict[str, ps.SuiteTask]:
-    """The suite's tasks, fixed here: the preference suite's companion and guard, and two
-    mpe2 games."""
+    """The suite's tasks, fixed here: the preference suite's companion (with
+    :data:`COMPANION_RLHF`) and guard, and three mpe2 games."""
     base = ps.suite_tasks()
+    companion = dataclasses.replace(
+        base["companion"], rlhf={**base["companion"].rlhf, **COMPANION_RLHF}
+    )
     tag = ps.SuiteTask(
         "tag", Task("env", TAG_ID, dict(TAG), TAG_STEPS, TAG_GAMMA, 50, dict(TAG_PPO)), "env",
         TAG_CLIP_S, 5,
@@ -105,7 +121,7 @@ def npc_tasks() -> dict[str, ps.SuiteTask]:
         "env", PUSH_CLIP_S, 5,
     )  # fmt: skip
     return {
-        "companion": base["companion"], "guard": base["guard"], "tag": tag, "spread": spread,
+        "companion": companion, "guard": base["guard"], "tag": tag, "spread": spread,
         "push": push,
     }  # fmt: skip
 

@@ -4,6 +4,7 @@ rerunning), and a summary that never invents numbers for missing cells."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ import npc_suite as ns  # noqa: E402
 import preference_suite as ps  # noqa: E402
 from oracle_levels import Task  # noqa: E402
 
+from rlhf_sandbox.agents.rlhf.settings import label_schedule  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def grid() -> ps.Grid:
@@ -30,7 +33,20 @@ def test_tasks_and_cells(grid: ps.Grid) -> None:
 
     assert list(grid.tasks) == ["companion", "guard", "tag", "spread", "push"]
     pref = ps.suite_tasks()
-    assert grid.tasks["companion"] == pref["companion"]  # the preference suite's, unchanged
+    # the preference suite's companion, its RLHF cells exploring first, labels spread, fewer fits
+    comp = grid.tasks["companion"]
+    assert comp == dataclasses.replace(pref["companion"], rlhf=ns.COMPANION_RLHF)
+    s = ps.rlhf_settings(comp, ns.RATER, ns.LABELS, 0)
+    assert (s.explore_steps, s.initial_label_share, s.label_decay, s.refit_growth) == (
+        51_200,
+        0.1,
+        0.0,
+        0.25,
+    )
+    schedule = label_schedule(s)
+    assert s.explore_rollouts == 25 and schedule[:25].sum() == 0 and schedule.sum() == 500
+    assert schedule[25] == 50 and schedule[26:].max() - schedule[26:].min() <= 1  # even
+    assert ps.rlhf_settings(pref["companion"], ns.RATER, ns.LABELS, 0).explore_steps == 0
     assert grid.tasks["guard"] == pref["guard"]
     steps = {k: t.base.steps for k, t in grid.tasks.items()}
     assert steps == {
