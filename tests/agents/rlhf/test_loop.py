@@ -102,6 +102,18 @@ def test_synthetic_run_honours_budgets_and_relabels(tmp_path: Path) -> None:
         RLHFLoop(s, tmp_path / "run")
 
 
+def test_refit_growth_still_fits_the_last_labels(tmp_path: Path) -> None:
+    # refit when the labels have tripled: 10 on the first rollout, then 30; the last 10 of the
+    # 40 never reach 90, yet the run's last model must have learned from all of them
+    s = _settings(timesteps=256 * 8, refit_growth=2.0)
+    loop = RLHFLoop(s, tmp_path / "run")
+    state = loop.train(progress=False)
+    loop.close()
+    fitted = [h["labels"] for h in state.history]
+    assert fitted[0] == 10 and fitted[-1] == 40 == state.labels_used
+    assert len(fitted) < 8  # still fewer fits than rollouts with new labels
+
+
 def test_foreign_envs_box_and_discrete(tmp_path: Path) -> None:
     for env_id in ("Pendulum-v1", "CartPole-v1"):
         s = _settings(env_id=env_id, env_kwargs={}, teacher="env", clip_seconds=0.3)

@@ -357,8 +357,12 @@ class RLHFLoop:
 
     def _refit_at(self) -> int:
         """Feedback in the store that makes the next fit: one more than the last fit used,
-        or ``refit_growth`` times more (at least one), whichever is more."""
+        or ``refit_growth`` times more (at least one), whichever is more; once every label
+        has been asked, any new feedback (so that the last labels are learned from, not
+        left short of the next growth step)."""
         used = self.state.labels_used
+        if self.state.labels_asked >= self.s.labels:
+            return used + 1
         return used + max(1, math.ceil(self.s.refit_growth * used))
 
     def _wait_for_labels(self) -> None:

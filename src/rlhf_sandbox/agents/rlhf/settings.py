@@ -92,7 +92,8 @@ class RLHFSettings:
     refit_growth: float = setting(
         0.0, lo=0.0, hi=10.0,
         doc="refit the reward model once the feedback has grown by this share since the last"
-        " fit (0: whenever any arrived)",
+        " fit, and on any new feedback once every label has been asked (0: whenever any"
+        " arrived)",
     )  # fmt: skip
     query_method: str = setting(
         "disagreement", choices=QUERY_METHODS, doc="query selection: random, disagreement, entropy"
