@@ -91,7 +91,7 @@ PUSH_CLIP_S = 1.0  # 10 steps, as spread's
 # rollouts on the state-entropy reward), the labels spread evenly over the run (a tenth on
 # the explored policy's first rollout, no decay) instead of the defaults (a quarter on the
 # first rollout, then falling 5-fold), and a refit only once the labels have grown by a
-# quarter (7-8 fits instead of one per rollout). With the defaults the policy settled
+# quarter (11 fits instead of about 220). With the defaults the policy settled
 # trailing the player out of sight before the reward model had seen clips of a companion
 # close by and in view (docs/BENCHMARKS.md, "The companion: exploration and labels spread
 # over the run"; bench/companion_schedule.py compares the parts). The PPO references and the
