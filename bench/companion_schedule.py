@@ -9,7 +9,7 @@ Run (after ``bench/npc_suite.py --tasks companion``, whose cells are the row "bo
 The NPC suite's companion cell (``preference_suite.rlhf_settings`` of the task, 500 labels
 from a perfect rater, 500,000 steps, seeds 0-4, evaluated by the report on 50 episodes,
 normalised by the suite's reference cells) with the suite's refits (``refit_growth`` 0.25,
-:data:`COMMON`), under the variants of :data:`VARIANTS`: the defaults otherwise; PEBBLE's
+:data:`COMMON`), under the variants of :data:`VARIANTS`: nothing else changed; PEBBLE's
 exploration for the first 51,200 steps; the labels spread evenly (a tenth on the first
 rollout asked, no decay). The row "both" is the NPC suite's own companion cells
 (``npc_suite.COMPANION_RLHF``: the two together, with the same refits), read from its files,
