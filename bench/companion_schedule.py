@@ -30,11 +30,9 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,50 +73,37 @@ def references(task: str = "companion") -> tuple[float, float]:
     return r("random"), statistics.median(r(f"ppo__s{s}") for s in SEEDS)
 
 
+def variant_task(variant: str) -> Any:
+    """The suite task of a cell: the NPC suite's task without its own RLHF changes (the
+    preference suite's), with :data:`COMMON` and the variant's settings instead."""
+    task = ns.npc_tasks()[VARIANT_TASK.get(variant, "companion")]
+    return dataclasses.replace(task, rlhf={**COMMON, **VARIANTS[variant]})
+
+
 def cell_settings(variant: str, seed: int) -> Any:
-    """The RLHFSettings of a cell: the task's suite cell without the NPC suite's changes (the
-    preference suite's), then :data:`COMMON` and the variant's."""
+    """The RLHFSettings of a cell (``preference_suite.rlhf_settings`` of its task)."""
     import preference_suite as ps
 
-    task = ns.npc_tasks()[VARIANT_TASK.get(variant, "companion")]
-    s = ps.rlhf_settings(dataclasses.replace(task, rlhf={}), ns.RATER, ns.LABELS, seed)
-    return dataclasses.replace(s, **{**COMMON, **VARIANTS[variant]})
+    return ps.rlhf_settings(variant_task(variant), ns.RATER, ns.LABELS, seed)
 
 
 def run_cell(variant: str, seed: int) -> dict[str, Any]:
-    """One RLHF run through the public API (``open_run``, ``train_and_report``), the report's
-    PPO baseline being the suite's reference policy of the same seed."""
+    """One RLHF cell: the preference suite's runner (``open_run``, ``train_and_report``, the
+    report's PPO baseline being the NPC suite's reference policy of the same seed)."""
     import preference_suite as ps
 
-    from rlhf_sandbox.agents.rlhf.report import BASELINE_POLICY
-    from rlhf_sandbox.agents.rlhf.run import open_run, train_and_report
-    from rlhf_sandbox.files import json_path
-    from rlhf_sandbox.store.run_folder import RunFolder
-
     single_thread()
-    name = VARIANT_TASK.get(variant, "companion")
-    task = ns.npc_tasks()[name]
-    s = cell_settings(variant, seed)
-    ref = ns.OUT / "policies" / f"{name}__ppo__s{seed}.pt"
-    with tempfile.TemporaryDirectory(prefix="companion-schedule-") as tmp:
-        run = Path(tmp) / "run"
-        loop = open_run(s, run)
-        rep = RunFolder(run).report
-        rep.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ref, rep / BASELINE_POLICY)
-        shutil.copyfile(json_path(ref), json_path(rep / BASELINE_POLICY))
-        out = train_and_report(loop, baseline=False, episodes=task.base.episodes, gif=False,
-                               progress=False)  # fmt: skip
-    assert out.report is not None
-    data = out.report.data
-    r_random, r_ppo = references(name)
-    R = float(data["scores"]["rlhf"]["oracle_return"])
-    pool = ps.fidelity_figures(data.get("fidelity")) or {}
+    task = variant_task(variant)
+    cell = ps.Cell(task.name, "rlhf", ns.RATER, ns.LABELS, seed)
+    got = ps.run_rlhf(task, cell, ns.OUT, 1.0)
+    r_random, r_ppo = references(task.name)
+    R = float(got["R"])
     return {
-        "variant": variant, "task": name, "seed": seed, "R": R,
+        "variant": variant, "task": task.name, "seed": seed, "R": R,
         "normalised": (R - r_random) / (r_ppo - r_random),
-        "pool": (pool.get("pool") or {}).get("value"), "train_seconds": round(out.seconds, 1),
-        "settings": s.to_json(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
+        "pool": ((got["fidelity"] or {}).get("pool") or {}).get("value"),
+        "train_seconds": got["train_seconds"], "settings": got["settings"],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
     }  # fmt: skip
 
 
